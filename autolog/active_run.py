@@ -1,0 +1,219 @@
+"""``ActiveRun``: a handle on one run that this process is logging into.
+
+Integrations log through these methods so that a callback always writes into the
+run it belongs to, whatever thread or context it is called from. Metric logging
+only appends to the store's writer queue; params, tags and artifacts are written
+synchronously because they are rare and their errors must reach the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import validation
+from .errors import ArtifactNotFound
+from .store.artifacts import safe_artifact_path
+from .store.base import Artifact, Run
+from .store.sqlite import SQLiteStore
+from .writer import BatchWriter
+
+_time = time.time
+PRESSURE = 50_000  # queued points of one key at which the hot path wakes the writer
+
+
+class ActiveRun:
+    """A run being logged by this process; also a context manager that ends it."""
+
+    def __init__(self, store: SQLiteStore, run: Run, writer: BatchWriter) -> None:
+        self.store = store
+        self.id = run.id
+        self.name = run.name
+        self.experiment_id = run.experiment_id
+        self.experiment = run.experiment
+        self.parent_run_id = run.parent_run_id
+        self._writer = writer
+        self._series: dict[str, object] = {}  # key -> the writer's queue for it
+        self._auto_steps: dict[str, int] = {}
+        self._params: dict[str, str] = {}
+        self._end_hooks: list[Callable[[ActiveRun, str], None]] = []
+        self._lock = threading.Lock()
+        self.ended = False
+        self.status = "RUNNING"
+        self._pop: Callable[[ActiveRun], None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self.name!r} id={self.id[:8]} status={self.status}>"
+
+    # -- context manager ---------------------------------------------------------------
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            status = "FINISHED"
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = "KILLED"
+        else:
+            status = "FAILED"
+        self.end(status)
+
+    # -- reading back ------------------------------------------------------------------
+    @property
+    def run_id(self) -> str:
+        """Alias of ``id``."""
+        return self.id
+
+    @property
+    def info(self) -> Run:
+        """The run as stored now (flushes first): ``.status``, ``.start_time``, ..."""
+        return self.data()
+
+    def data(self) -> Run:
+        """Flush pending points and return the stored run with params, tags and metrics."""
+        self._writer.flush()
+        return self.store.get_run(self.id)
+
+    params = property(lambda self: self.data().params, doc="Params as stored.")
+    tags = property(lambda self: self.data().tags, doc="Tags as stored.")
+    metrics = property(lambda self: self.data().metrics, doc="Latest metric values as stored.")
+    start_time = property(lambda self: self.data().start_time, doc="Start time, ms since the epoch.")
+    end_time = property(lambda self: self.data().end_time, doc="End time, ms since the epoch.")
+
+    # -- logging -----------------------------------------------------------------------
+    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
+        """Queue one metric point (``step`` None: the next step of this key, from 0)."""
+        queue = self._series.get(key)
+        if queue is None:
+            queue = self.series(key)
+        if type(value) is not float:
+            value = validation.metric_value(value, key)
+        if step is None:
+            step = self._auto_steps.get(key, -1) + 1
+            self._auto_steps[key] = step
+        elif type(step) is not int:
+            step = validation.metric_step(step, key)
+        queue.append((step, value, _time()))
+        if len(queue) >= PRESSURE:
+            self._writer.pressure(queue)
+
+    def series(self, key: str):
+        """Validate ``key`` once and return the writer queue its points go to."""
+        validation.check_key(key)
+        queue = self._series[key] = self._writer.series(self.id, key)
+        return queue
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        """Queue several metrics at one step; all are validated before any is queued."""
+        if not isinstance(metrics, dict):
+            raise validation.InvalidType(f"metrics must be a dict of name -> number, got {type(metrics).__name__}")
+        clean = []
+        for key, value in metrics.items():
+            validation.check_key(key)
+            clean.append((key, value if type(value) in (float, int) else validation.metric_value(value, key)))
+        if step is not None and type(step) is not int:
+            step = validation.metric_step(step, "metrics")
+        for key, value in clean:
+            self.log_metric(key, value, step)
+
+    def log_param(self, key: str, value: Any) -> None:
+        """Write one param (written once: another value for the same key raises ParamConflict)."""
+        self.log_params({key: value})
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        """Write several params in one transaction, all or nothing."""
+        if not isinstance(params, dict):
+            raise validation.InvalidType(f"params must be a dict, got {type(params).__name__}")
+        self.store.log_params(self.id, params)
+        self._params.update({k: str(v) for k, v in params.items()})
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Set one tag (tags may change)."""
+        self.store.set_tags(self.id, {key: value})
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        """Set several tags in one transaction."""
+        if not isinstance(tags, dict):
+            raise validation.InvalidType(f"tags must be a dict, got {type(tags).__name__}")
+        self.store.set_tags(self.id, tags)
+
+    def log_artifact(self, local_path: str | os.PathLike, artifact_path: str | None = None) -> Artifact:
+        """Store a file under ``artifact_path/`` (a folder inside the run; default: the top)."""
+        local_path = os.fspath(local_path)
+        if not os.path.isfile(local_path):
+            raise ArtifactNotFound(f"local_path {local_path!r} is not an existing file")
+        name = os.path.basename(local_path)
+        path = safe_artifact_path(f"{artifact_path}/{name}" if artifact_path else name)
+        return self.store.log_artifact(self.id, local_path, path)
+
+    def log_artifacts(self, local_dir: str | os.PathLike, artifact_path: str | None = None) -> list[Artifact]:
+        """Store every file under ``local_dir``, keeping the folder structure."""
+        local_dir = os.fspath(local_dir)
+        if not os.path.isdir(local_dir):
+            raise ArtifactNotFound(f"local_dir {local_dir!r} is not an existing folder")
+        if artifact_path:
+            safe_artifact_path(artifact_path)
+        stored = []
+        for folder, _dirs, names in os.walk(local_dir):
+            for name in sorted(names):
+                full = os.path.join(folder, name)
+                rel = os.path.relpath(full, local_dir).replace(os.sep, "/")
+                path = safe_artifact_path(f"{artifact_path}/{rel}" if artifact_path else rel)
+                stored.append(self.store.log_artifact(self.id, full, path))
+        return stored
+
+    def log_text(self, text: str, artifact_file: str) -> Artifact:
+        """Store ``text`` as the artifact ``artifact_file`` (UTF-8)."""
+        if not isinstance(text, str):
+            raise validation.InvalidType(f"text must be a str, got {type(text).__name__}")
+        return self.store.log_artifact_bytes(self.id, text.encode("utf-8"), artifact_file)
+
+    def log_dict(self, data: Any, artifact_file: str) -> Artifact:
+        """Store ``data`` as a JSON artifact."""
+        return self.log_text(json.dumps(data, indent=2, sort_keys=True, default=str), artifact_file)
+
+    def log_bytes(self, data: bytes, artifact_file: str) -> Artifact:
+        """Store raw bytes as an artifact."""
+        return self.store.log_artifact_bytes(self.id, data, artifact_file)
+
+    def log_file_copy(self, writer: Callable[[str], Any], artifact_file: str) -> Artifact:
+        """Let ``writer(path)`` write a file into a temp folder, then store it as ``artifact_file``."""
+        with tempfile.TemporaryDirectory(prefix="autolog-") as tmp:
+            path = os.path.join(tmp, os.path.basename(artifact_file))
+            writer(path)
+            return self.store.log_artifact(self.id, path, artifact_file)
+
+    def add_end_hook(self, hook: Callable[[ActiveRun, str], None]) -> None:
+        """Call ``hook(run, status)`` just before the run ends (uploads, samplers)."""
+        self._end_hooks.append(hook)
+
+    def flush(self) -> None:
+        """Block until every point queued so far is durable."""
+        self._writer.flush()
+
+    # -- ending ------------------------------------------------------------------------
+    def end(self, status: str = "FINISHED") -> None:
+        """End the run: run end hooks, flush its points, record status and end time."""
+        status = validation.check_status(status)
+        with self._lock:
+            if self.ended:
+                return
+            self.ended = True
+        for hook in reversed(self._end_hooks):
+            try:
+                hook(self, status)
+            except Exception as exc:  # an upload failing must not lose the run's status
+                from .safety import report
+
+                report("run-end", exc)
+        self._writer.flush()
+        self.store.end_run(self.id, status)
+        self._writer.forget_run(self.id)
+        self.status = status
+        if self._pop is not None:
+            self._pop(self)

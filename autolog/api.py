@@ -1,0 +1,308 @@
+"""The fluent tracking API: the active-run stack, start_run/end_run and the log_* calls.
+
+The active run is kept per thread and per asyncio task with ``contextvars``: a fit in a
+worker thread never logs into the main thread's run by accident. ``log_metric`` is the
+hot path: it validates cheaply and appends to the store's writer queue.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextvars
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import env, validation
+from .active_run import PRESSURE, ActiveRun
+from .errors import InvalidState, InvalidType
+from .store.base import Artifact, Experiment
+from .store.sqlite import DEFAULT_EXPERIMENT, SQLiteStore
+from .writer import flush_all, writer_for
+
+_stack: contextvars.ContextVar[tuple[ActiveRun, ...]] = contextvars.ContextVar("autolog_run_stack", default=())
+_current: contextvars.ContextVar[ActiveRun | None] = contextvars.ContextVar("autolog_active_run", default=None)
+
+_state_lock = threading.RLock()
+_store_uri: str | None = None
+_stores: dict[str, SQLiteStore] = {}
+_experiment: str | None = None
+_open_runs: dict[str, ActiveRun] = {}
+_pending_params: dict[str, str] = {}
+_last_run: ActiveRun | None = None
+
+# Called with (run, options) after a run is created: environment capture, system metrics.
+run_start_hooks: list[Callable[[ActiveRun, dict], None]] = []
+
+_time = time.time
+
+
+# -- stores and experiments -------------------------------------------------------------
+def open_store(uri: str | os.PathLike | None = None) -> SQLiteStore:
+    """Open (creating if needed) the store at ``uri``; default ``$AUTOLOG_URI`` or ``./autolog-runs``."""
+    if uri is not None and not isinstance(uri, (str, os.PathLike)):
+        raise InvalidType(f"store uri must be a str or os.PathLike, got {type(uri).__name__} {uri!r}")
+    path = os.fspath(uri) if uri is not None else env.store_uri()
+    if not path.strip():
+        raise validation.InvalidName("store uri must not be empty")
+    key = os.path.abspath(os.path.expanduser(path))
+    with _state_lock:
+        store = _stores.get(key)
+        if store is None:
+            store = _stores[key] = SQLiteStore(path)
+        return store
+
+
+def set_store(uri: str | os.PathLike) -> SQLiteStore:
+    """Make ``uri`` the store new runs are written to and return it."""
+    global _store_uri
+    store = open_store(uri)
+    _store_uri = store.root
+    return store
+
+
+def get_store() -> SQLiteStore:
+    """The store new runs go to (``set_store``, else ``$AUTOLOG_URI``, else ``./autolog-runs``)."""
+    return open_store(_store_uri)
+
+
+def set_experiment(name: str) -> Experiment:
+    """Make ``name`` the experiment new runs belong to (created on first use).
+
+    Raises:
+        TypeError: ``name`` is not a str.
+        ValueError: ``name`` is empty or too long.
+    """
+    global _experiment
+    validation.check_name(name, "experiment")
+    exp = get_store().get_or_create_experiment(name)
+    _experiment = name
+    return exp
+
+
+def current_experiment() -> str:
+    """Name of the experiment new runs go to."""
+    return _experiment or os.environ.get("AUTOLOG_EXPERIMENT") or DEFAULT_EXPERIMENT
+
+
+# -- the run stack -----------------------------------------------------------------------
+def _push(run: ActiveRun) -> None:
+    _stack.set(_stack.get() + (run,))
+    _current.set(run)
+    run._pop = _remove
+
+
+def _remove(run: ActiveRun) -> None:
+    global _last_run
+    _open_runs.pop(run.id, None)
+    _last_run = run
+    stack = _stack.get()
+    if run in stack:
+        stack = tuple(r for r in stack if r is not run)
+        _stack.set(stack)
+        _current.set(stack[-1] if stack else None)
+
+
+def active_run() -> ActiveRun | None:
+    """The run ``log_*`` calls go to in this thread/task, or None."""
+    return _current.get()
+
+
+def last_run() -> ActiveRun | None:
+    """The run most recently created by a fit, or ended, in this process."""
+    return _last_run
+
+
+def _set_last_run(run: ActiveRun) -> None:
+    global _last_run
+    _last_run = run
+
+
+def start_run(
+    name: str | None = None,
+    *,
+    experiment: str | None = None,
+    tags: dict[str, Any] | None = None,
+    nested: bool = False,
+    run_id: str | None = None,
+    parent_run_id: str | None = None,
+    capture_env: bool | None = None,
+    log_system_metrics: bool | None = None,
+) -> ActiveRun:
+    """Start a run (or resume ``run_id``) and make it the active run; use it as a context manager.
+
+    Args:
+        name: run name; default ``run-<month><day>-<time>``.
+        experiment: experiment name; default the one from ``set_experiment``.
+        tags: tags set at creation.
+        nested: start a child of the active run instead of failing when one is active.
+        run_id: resume this existing run instead of creating one.
+        parent_run_id: explicit parent (implies nesting).
+        capture_env: capture git/environment/hardware in the background (default on).
+        log_system_metrics: sample CPU/memory/GPU as ``system/...`` metrics (default on).
+
+    Raises:
+        InvalidState: a run is active and ``nested`` is False.
+        TypeError/ValueError: a bad name, experiment or tag, before anything is written.
+    """
+    active = _current.get()
+    if active is not None and not nested and parent_run_id is None and run_id is None:
+        raise InvalidState(f"run {active.name!r} ({active.id[:8]}) is already active; end it first or pass nested=True")
+    if name is not None:
+        validation.check_name(name, "name")
+    if experiment is not None:
+        validation.check_name(experiment, "experiment")
+    if tags is not None and not isinstance(tags, dict):
+        raise InvalidType(f"tags must be a dict, got {type(tags).__name__}")
+    store = get_store()
+    if run_id is not None:
+        record = store.reopen_run(run_id)
+    else:
+        parent = parent_run_id or (active.id if nested and active is not None else None)
+        exp = experiment or (active.experiment if nested and active is not None else current_experiment())
+        record = store.create_run(exp, name or _default_name(), parent_run_id=parent, tags=tags, source=_source())
+    run = ActiveRun(store, record, writer_for(store.root, store.write_series))
+    with _state_lock:
+        _open_runs[run.id] = run
+        pending = dict(_pending_params)
+        _pending_params.clear()
+    _push(run)
+    if pending:
+        run.log_params(pending)
+    options = {"capture_env": capture_env, "log_system_metrics": log_system_metrics}
+    for hook in list(run_start_hooks):
+        hook(run, options)
+    return run
+
+
+def _default_name() -> str:
+    return f"run-{time.strftime('%m%d-%H%M%S')}"
+
+
+def _source() -> str:
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    return os.path.basename(path) if path else ("notebook" if "ipykernel" in sys.modules else "interactive")
+
+
+def end_run(status: str = "FINISHED") -> None:
+    """End the active run with ``status`` (FINISHED, FAILED or KILLED); no-op without one."""
+    status = validation.check_status(status)
+    run = _current.get()
+    if run is not None:
+        run.end(status)
+
+
+def _implicit_run() -> ActiveRun:
+    # Like MLflow: logging with no active run starts one, ended at exit.
+    return start_run()
+
+
+def pending_param(key: str, value: Any) -> None:
+    """Log ``key`` into the active run, or into the next run started when none is active."""
+    run = _current.get()
+    if run is not None:
+        run.log_param(key, value)
+    else:
+        validation.check_key(key, "param key")
+        with _state_lock:
+            _pending_params[key] = str(value)
+
+
+# -- logging -----------------------------------------------------------------------------
+def log_metric(key: str, value: float, step: int | None = None) -> None:
+    """Log one metric point into the active run (one is started if none is active).
+
+    This is the hot path: it checks the key (cached), converts the value and appends
+    to an in-memory queue that a background thread commits every ~200 ms.
+
+    Raises:
+        TypeError/ValueError: bad key, non-numeric value or non-integer step.
+    """
+    run = _current.get()
+    if run is None:
+        run = _implicit_run()
+    queue = run._series.get(key)
+    if queue is None:
+        queue = run.series(key)
+    if type(value) is not float:
+        value = validation.metric_value(value, key)
+    if step is None:
+        steps = run._auto_steps
+        step = steps.get(key, -1) + 1
+        steps[key] = step
+    elif type(step) is not int:
+        step = validation.metric_step(step, key)
+    queue.append((step, value, _time()))
+    if len(queue) >= PRESSURE:
+        run._writer.pressure(queue)
+
+
+def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
+    """Log several metrics at one step; all are validated before any is logged."""
+    (_current.get() or _implicit_run()).log_metrics(metrics, step)
+
+
+def log_param(key: str, value: Any) -> None:
+    """Log one param into the active run; params are written once."""
+    (_current.get() or _implicit_run()).log_param(key, value)
+
+
+def log_params(params: dict[str, Any]) -> None:
+    """Log several params into the active run, all or nothing."""
+    (_current.get() or _implicit_run()).log_params(params)
+
+
+def set_tag(key: str, value: Any) -> None:
+    """Set a tag on the active run."""
+    (_current.get() or _implicit_run()).set_tag(key, value)
+
+
+def set_tags(tags: dict[str, Any]) -> None:
+    """Set several tags on the active run."""
+    (_current.get() or _implicit_run()).set_tags(tags)
+
+
+def log_artifact(local_path: str | os.PathLike, artifact_path: str | None = None) -> Artifact:
+    """Copy a file into the active run's artifacts (under the folder ``artifact_path``)."""
+    return (_current.get() or _implicit_run()).log_artifact(local_path, artifact_path)
+
+
+def log_artifacts(local_dir: str | os.PathLike, artifact_path: str | None = None) -> list[Artifact]:
+    """Copy a folder's files into the active run's artifacts, keeping their structure."""
+    return (_current.get() or _implicit_run()).log_artifacts(local_dir, artifact_path)
+
+
+def log_text(text: str, artifact_file: str) -> Artifact:
+    """Store ``text`` as an artifact of the active run."""
+    return (_current.get() or _implicit_run()).log_text(text, artifact_file)
+
+
+def log_dict(data: Any, artifact_file: str) -> Artifact:
+    """Store ``data`` as a JSON artifact of the active run."""
+    return (_current.get() or _implicit_run()).log_dict(data, artifact_file)
+
+
+def flush(timeout: float | None = None) -> int:
+    """Block until every metric point logged so far is durable; return points left unwritten."""
+    return flush_all(timeout)
+
+
+def open_runs() -> list[ActiveRun]:
+    """Runs this process started and has not ended, in any thread."""
+    return list(_open_runs.values())
+
+
+def _end_open_runs_at_exit() -> None:
+    failed = getattr(sys, "last_value", None) is not None
+    for run in reversed(list(_open_runs.values())):
+        try:
+            run.end("FAILED" if failed else "FINISHED")
+        except Exception as exc:  # exit must never hang or crash on our account
+            print(f"autolog: could not end run {run.id[:8]} at exit: {exc}", file=sys.stderr)
+
+
+atexit.register(_end_open_runs_at_exit)

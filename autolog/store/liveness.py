@@ -1,0 +1,75 @@
+"""Whether the process that owns a RUNNING run is still alive.
+
+A run records the host, pid and process start time of its writer. On the same
+host a dead pid (or a recycled one with another start time) means the process
+died without ending the run: readers then see the run as KILLED.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+HOST = socket.gethostname()
+
+
+def process_start_time(pid: int | None = None) -> float:
+    """Return the start time (epoch seconds) of ``pid`` (default: this process), 0 if unknown."""
+    pid = os.getpid() if pid is None else pid
+    try:
+        import psutil
+
+        return psutil.Process(pid).create_time()
+    except Exception:
+        return 0.0
+
+
+_cache: dict[tuple[int, float], tuple[bool, float]] = {}
+
+
+def is_alive(host: str, pid: int, started: float) -> bool:
+    """Return False only when the owner process is known to be gone."""
+    if host != HOST or not pid:
+        return True  # another machine: we cannot tell, so trust the recorded status
+    if pid == os.getpid():
+        return True
+    now = time.monotonic()
+    hit = _cache.get((pid, started))
+    if hit is not None and now - hit[1] < 1.0:
+        return hit[0]
+    alive = _probe(pid, started)
+    _cache[(pid, started)] = (alive, now)
+    return alive
+
+
+def _probe(pid: int, started: float) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return True
+    if started:
+        actual = process_start_time(pid)
+        if actual and abs(actual - started) > 1.0:
+            return False  # the pid was reused by another process
+    return _not_zombie(pid)
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        return fields[0] != b"Z"
+    except OSError:
+        return True
+
+
+def effective_status(status: str, host: str, pid: int, started: float) -> str:
+    """The status readers see: RUNNING runs of dead processes read as KILLED."""
+    if status == "RUNNING" and not is_alive(host, pid, started):
+        return "KILLED"
+    return status

@@ -1,0 +1,178 @@
+"""Read side of the SQLite store: runs, searches, metric histories and artifacts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+
+from ..errors import InvalidType, RunNotFound
+from ..query import compile_filter, compile_order_by
+from . import series
+from .artifacts import safe_artifact_path
+from .base import Artifact, Experiment, Metric, MetricPoint, Run
+
+_RUN_COLUMNS = (
+    "r.id, r.name, r.experiment_id, e.name, run_status(r.status, r.host, r.pid, r.proc_start),"
+    " r.lifecycle, r.parent_id, r.start_time, r.end_time, r.user, r.source, r.host, r.pid"
+)
+
+
+class RunReader:
+    """Mixin with every read query; the class using it provides ``_conn`` and ``blobs``."""
+
+    # -- experiments -------------------------------------------------------------------
+    def list_experiments(self) -> list[Experiment]:
+        """Every experiment, oldest first."""
+        return [Experiment(*row) for row in self._conn().execute("SELECT id, name, created FROM experiments ORDER BY id")]
+
+    def get_experiment(self, name_or_id: str | int) -> Experiment:
+        """Return an experiment by name or id; raise RunNotFound when there is none."""
+        column = "id" if isinstance(name_or_id, int) and not isinstance(name_or_id, bool) else "name"
+        if column == "name" and not isinstance(name_or_id, str):
+            raise InvalidType(f"experiment must be a name (str) or an id (int), got {type(name_or_id).__name__} {name_or_id!r}")
+        row = self._conn().execute(f"SELECT id, name, created FROM experiments WHERE {column} = ?", (name_or_id,)).fetchone()
+        if row is None:
+            raise RunNotFound(f"no experiment {name_or_id!r} in store {self.root}")
+        return Experiment(*row)
+
+    # -- runs --------------------------------------------------------------------------
+    def get_run(self, run_id: str) -> Run:
+        """Return the run with this id (or unique id prefix), params, tags and latest metrics included."""
+        run_id = self.resolve_run_id(run_id)
+        rows = self._conn().execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.id = ?", (run_id,)
+        ).fetchall()
+        return self._hydrate(rows)[0]
+
+    def search_runs(
+        self,
+        experiment: str | int | Iterable[str | int] | None = None,
+        filter: str | None = None,
+        order_by: Sequence[str] | str | None = None,
+        max_results: int | None = None,
+        lifecycle: str = "active",
+    ) -> list[Run]:
+        """Runs matching ``filter`` (see ``autolog.query``), sorted by ``order_by``.
+
+        Args:
+            experiment: a name, an id, a list of them, or None for every experiment.
+            filter: e.g. ``"metrics.val_loss < 0.3 and params.model = 'xgb'"``.
+            order_by: e.g. ``["metrics.val_loss", "attributes.start_time DESC"]``;
+                default newest first.
+            max_results: at most this many runs.
+            lifecycle: "active" (default), "deleted" or "all".
+
+        Raises:
+            InvalidFilter: the filter or order_by is malformed (the message points at the token).
+        """
+        where, binds = compile_filter(filter)
+        order, order_binds = compile_order_by(order_by)
+        conditions = [where] if where else []
+        if lifecycle != "all":
+            if lifecycle not in ("active", "deleted"):
+                raise ValueError(f"lifecycle must be 'active', 'deleted' or 'all', got {lifecycle!r}")
+            conditions.append("r.lifecycle = ?")
+            binds.append(lifecycle)
+        if experiment is not None:
+            wanted = [experiment] if isinstance(experiment, (str, int)) else list(experiment)
+            ids = [self.get_experiment(x).id for x in wanted]
+            conditions.append(f"r.experiment_id IN ({','.join('?' * len(ids))})")
+            binds.extend(ids)
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs r JOIN experiments e ON e.id = r.experiment_id"
+        if conditions:
+            sql += " WHERE " + " AND ".join(conditions)
+        sql += f" ORDER BY {order}"
+        if max_results is not None:
+            if not isinstance(max_results, int) or max_results < 0:
+                raise ValueError(f"max_results must be a non-negative int, got {max_results!r}")
+            sql += f" LIMIT {int(max_results)}"
+        return self._hydrate(self._conn().execute(sql, binds + order_binds).fetchall())
+
+    def _hydrate(self, rows: list[tuple]) -> list[Run]:
+        runs = [Run(*row) for row in rows]
+        if not runs:
+            return runs
+        by_id = {r.id: r for r in runs}
+        conn = self._conn()
+        ids = list(by_id)
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for run_id, key, value in conn.execute(f"SELECT run_id, key, value FROM params WHERE run_id IN ({marks})", part):
+                by_id[run_id].params[key] = value
+            for run_id, key, value in conn.execute(f"SELECT run_id, key, value FROM tags WHERE run_id IN ({marks})", part):
+                by_id[run_id].tags[key] = value
+            for run_id, key, value, step, ts in conn.execute(f"SELECT run_id, key, value, step, timestamp FROM latest_metrics WHERE run_id IN ({marks})", part):
+                value = float("nan") if value is None else value
+                by_id[run_id].metrics[key] = value
+                by_id[run_id].latest[key] = Metric(key, value, step, ts)
+        return runs
+
+    def child_runs(self, run_id: str) -> list[Run]:
+        """The runs whose parent is ``run_id``, oldest first."""
+        rows = self._conn().execute(
+            f"SELECT {_RUN_COLUMNS} FROM runs r JOIN experiments e ON e.id = r.experiment_id"
+            " WHERE r.parent_id = ? AND r.lifecycle = 'active' ORDER BY r.start_time, r.id",
+            (self.resolve_run_id(run_id),),
+        ).fetchall()
+        return self._hydrate(rows)
+
+    # -- metrics -----------------------------------------------------------------------
+    def metric_keys(self, run_id: str) -> list[str]:
+        """Names of every metric the run has logged, sorted."""
+        run_id = self.resolve_run_id(run_id)
+        rows = self._conn().execute("SELECT key FROM latest_metrics WHERE run_id = ? ORDER BY key", (run_id,))
+        return [r[0] for r in rows]
+
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        """Every logged point of ``key`` as ``(step, value, timestamp_ms)``, in step order.
+
+        Points with the same step keep the order they were logged in (k-fold loops and
+        resumed runs repeat steps; nothing is dropped).
+        """
+        run_id = self.resolve_run_id(run_id)
+        rows = self._conn().execute(
+            "SELECT c.points FROM metric_chunks c JOIN metric_keys k ON k.id = c.key_id"
+            " WHERE c.run_id = ? AND k.key = ? ORDER BY c.id",
+            (run_id, key),
+        ).fetchall()
+        points: list[MetricPoint] = []
+        for (blob,) in rows:
+            points.extend(MetricPoint(step, value, int(t * 1000)) for step, value, t in series.decode(blob))
+        points.sort(key=lambda p: p.step)
+        return points
+
+    def count_points(self, run_id: str | None = None) -> int:
+        """How many metric points are stored (for one run or in all)."""
+        if run_id is None:
+            return self._conn().execute("SELECT COALESCE(SUM(n), 0) FROM metric_chunks").fetchone()[0]
+        run_id = self.resolve_run_id(run_id)
+        return self._conn().execute("SELECT COALESCE(SUM(n), 0) FROM metric_chunks WHERE run_id = ?", (run_id,)).fetchone()[0]
+
+    # -- artifacts ---------------------------------------------------------------------
+    def list_artifacts(self, run_id: str, prefix: str = "") -> list[Artifact]:
+        """Artifacts of a run (optionally only those under the folder ``prefix``), sorted by path."""
+        run_id = self.resolve_run_id(run_id)
+        rows = self._conn().execute("SELECT path, size, sha256 FROM artifacts WHERE run_id = ? ORDER BY path", (run_id,)).fetchall()
+        if prefix:
+            folder = safe_artifact_path(prefix, "prefix").rstrip("/") + "/"
+            rows = [r for r in rows if r[0].startswith(folder) or r[0] == folder[:-1]]
+        return [Artifact(*r) for r in rows]
+
+    def artifact_file(self, run_id: str, path: str) -> str:
+        """Local path of the stored content of artifact ``path`` (read-only; do not modify)."""
+        run_id = self.resolve_run_id(run_id)
+        path = safe_artifact_path(path)
+        row = self._conn().execute("SELECT sha256 FROM artifacts WHERE run_id = ? AND path = ?", (run_id, path)).fetchone()
+        if row is None:
+            raise RunNotFound(f"run {run_id[:8]} has no artifact {path!r}")
+        return self.blobs.blob_path(row[0])
+
+    def download_artifacts(self, run_id: str, path: str = "", dst: str = ".") -> str:
+        """Copy an artifact file, or every artifact under a folder, into ``dst``; return the copy's path."""
+        arts = self.list_artifacts(run_id, path) if path else self.list_artifacts(run_id)
+        if not arts:
+            raise RunNotFound(f"run {run_id[:8]} has no artifact {path!r}")
+        for art in arts:
+            self.blobs.copy_out(art.sha256, os.path.join(dst, *art.path.split("/")))
+        return os.path.join(dst, *path.split("/")) if path else dst

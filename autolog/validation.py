@@ -1,0 +1,100 @@
+"""Cheap checks of what users pass to the tracking API, shared by the API and the store.
+
+Every check raises before anything is written and names the offending argument
+and value, so a bad call never leaves half a record behind.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .errors import InvalidMetric, InvalidName, InvalidType
+
+MAX_KEY_LENGTH = 250
+MAX_NAME_LENGTH = 500
+MAX_PARAM_LENGTH = 8000
+MAX_TAG_LENGTH = 8000
+RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+END_STATUSES = ("FINISHED", "FAILED", "KILLED")
+
+# Keys that already passed check_key; the hot path pays a set lookup, not a parse.
+_checked_keys: set[str] = set()
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+
+
+def check_key(key: Any, argument: str = "key") -> str:
+    """Validate a metric/param/tag key: a non-empty str, no ``..``, no leading ``/``."""
+    if key in _checked_keys:
+        return key
+    if not isinstance(key, str):
+        raise InvalidType(f"{argument} must be a str, got {type(key).__name__} {key!r}")
+    if not key or not key.strip():
+        raise InvalidName(f"{argument} must not be empty, got {key!r}")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidName(f"{argument} is {len(key)} characters long; the limit is {MAX_KEY_LENGTH}: {key[:40]!r}...")
+    if key.startswith("/") or ".." in key or "\\" in key:
+        raise InvalidName(f"{argument} must not start with '/' or contain '..' or '\\': {key!r}")
+    if _has_control(key):
+        raise InvalidName(f"{argument} must not contain control characters: {key!r}")
+    if len(_checked_keys) < 100_000:
+        _checked_keys.add(key)
+    return key
+
+
+def check_name(name: Any, argument: str = "name") -> str:
+    """Validate an experiment or run name: a non-empty str without control characters."""
+    if not isinstance(name, str):
+        raise InvalidType(f"{argument} must be a str, got {type(name).__name__} {name!r}")
+    if not name.strip():
+        raise InvalidName(f"{argument} must not be empty, got {name!r}")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidName(f"{argument} is {len(name)} characters long; the limit is {MAX_NAME_LENGTH}")
+    if _has_control(name):
+        raise InvalidName(f"{argument} must not contain control characters: {name!r}")
+    return name
+
+
+def metric_value(value: Any, key: str) -> float:
+    """Return ``value`` as a float (NaN and ±inf allowed); raise for anything not a number."""
+    if isinstance(value, (str, bytes, bytearray)) or not hasattr(type(value), "__float__"):
+        raise InvalidMetric(f"value of metric {key!r} must be a number, got {type(value).__name__} {value!r:.80}")
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
+        raise InvalidMetric(f"value of metric {key!r} must be a single number, got {value!r:.80}: {exc}") from None
+
+
+def metric_step(step: Any, key: str) -> int:
+    """Return ``step`` as an int; floats with an integral value are accepted."""
+    if isinstance(step, bool) or isinstance(step, (str, bytes)):
+        raise InvalidMetric(f"step of metric {key!r} must be an int, got {step!r}")
+    try:
+        as_int = int(step)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidMetric(f"step of metric {key!r} must be an int, got {type(step).__name__} {step!r}") from None
+    if isinstance(step, float) and (math.isnan(step) or step != as_int):
+        raise InvalidMetric(f"step of metric {key!r} must be an integer, got {step!r}")
+    if not -(2**53) <= as_int <= 2**53:
+        raise InvalidMetric(f"step of metric {key!r} must be within ±2**53, got {step!r}")
+    return as_int
+
+
+def text_value(value: Any, argument: str, limit: int) -> str:
+    """Turn a param or tag value into its string form; reject values over ``limit`` characters."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > limit:
+        raise InvalidName(f"{argument} is {len(text)} characters long; the limit is {limit}")
+    if "\x00" in text:
+        raise InvalidName(f"{argument} must not contain NUL characters")
+    return text
+
+
+def check_status(status: Any, allowed: tuple[str, ...] = END_STATUSES) -> str:
+    """Validate a run status against ``allowed``."""
+    if not isinstance(status, str) or status.upper() not in allowed:
+        raise InvalidName(f"status must be one of {', '.join(allowed)}, got {status!r}")
+    return status.upper()
