@@ -5,7 +5,6 @@ This module only re-exports the public API.
 
 from __future__ import annotations
 
-from .active_run import ActiveRun
 from .api import (
     active_run,
     end_run,
@@ -28,9 +27,30 @@ from .api import (
     start_run,
 )
 from .errors import AutologError
-from .store.base import Artifact, Experiment, Metric, MetricPoint, Run
+from .plugins import autolog
+from .repro import seed_everything  # also registers environment capture and system metrics
 
 __version__ = "0.1.0"
+
+# Data classes load on first use: the store's modules cost milliseconds that
+# `import autolog` at the top of every training script should not pay.
+_LAZY = {
+    "ActiveRun": "autolog.run",
+    "Artifact": "autolog.store.base",
+    "Experiment": "autolog.store.base",
+    "Metric": "autolog.store.base",
+    "MetricPoint": "autolog.store.base",
+    "Run": "autolog.store.base",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'autolog' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
 
 __all__ = [
     "ActiveRun",
@@ -41,6 +61,7 @@ __all__ = [
     "MetricPoint",
     "Run",
     "active_run",
+    "autolog",
     "end_run",
     "flush",
     "get_store",
@@ -58,6 +79,7 @@ __all__ = [
     "set_store",
     "set_tag",
     "set_tags",
+    "seed_everything",
     "start_run",
     "__version__",
 ]

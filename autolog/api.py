@@ -14,14 +14,16 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import env, validation
-from .active_run import PRESSURE, ActiveRun
 from .errors import InvalidState, InvalidType
-from .store.base import Artifact, Experiment
-from .store.sqlite import DEFAULT_EXPERIMENT, SQLiteStore
-from .writer import flush_all, writer_for
+from .writer import PRESSURE, flush_all, writer_for
+
+if TYPE_CHECKING:
+    from .run import ActiveRun
+    from .store.base import Artifact, Experiment
+    from .store.sqlite import SQLiteStore
 
 _stack: contextvars.ContextVar[tuple[ActiveRun, ...]] = contextvars.ContextVar("autolog_run_stack", default=())
 _current: contextvars.ContextVar[ActiveRun | None] = contextvars.ContextVar("autolog_active_run", default=None)
@@ -52,6 +54,9 @@ def open_store(uri: str | os.PathLike | None = None) -> SQLiteStore:
     with _state_lock:
         store = _stores.get(key)
         if store is None:
+            from .store.sqlite import SQLiteStore
+
+
             store = _stores[key] = SQLiteStore(path)
         return store
 
@@ -85,7 +90,7 @@ def set_experiment(name: str) -> Experiment:
 
 def current_experiment() -> str:
     """Name of the experiment new runs go to."""
-    return _experiment or os.environ.get("AUTOLOG_EXPERIMENT") or DEFAULT_EXPERIMENT
+    return _experiment or os.environ.get("AUTOLOG_EXPERIMENT") or env.DEFAULT_EXPERIMENT
 
 
 # -- the run stack -----------------------------------------------------------------------
@@ -148,6 +153,7 @@ def start_run(
         InvalidState: a run is active and ``nested`` is False.
         TypeError/ValueError: a bad name, experiment or tag, before anything is written.
     """
+    _after_fit.set(None)
     active = _current.get()
     if active is not None and not nested and parent_run_id is None and run_id is None:
         raise InvalidState(f"run {active.name!r} ({active.id[:8]}) is already active; end it first or pass nested=True")
@@ -164,6 +170,9 @@ def start_run(
         parent = parent_run_id or (active.id if nested and active is not None else None)
         exp = experiment or (active.experiment if nested and active is not None else current_experiment())
         record = store.create_run(exp, name or _default_name(), parent_run_id=parent, tags=tags, source=_source())
+    from .run import ActiveRun
+
+
     run = ActiveRun(store, record, writer_for(store.root, store.write_series))
     with _state_lock:
         _open_runs[run.id] = run
@@ -196,8 +205,19 @@ def end_run(status: str = "FINISHED") -> None:
         run.end(status)
 
 
+_after_fit: contextvars.ContextVar[ActiveRun | None] = contextvars.ContextVar("autolog_after_fit", default=None)
+
+
+def _set_after_fit(run: ActiveRun) -> None:
+    _after_fit.set(run)
+
+
 def _implicit_run() -> ActiveRun:
-    # Like MLflow: logging with no active run starts one, ended at exit.
+    # Right after an autologged fit (no user run), log_* calls go into that fit's run;
+    # otherwise, like MLflow, logging with no active run starts one, ended at exit.
+    fit = _after_fit.get()
+    if fit is not None and fit.store is get_store():
+        return fit
     return start_run()
 
 
@@ -224,8 +244,11 @@ def log_metric(key: str, value: float, step: int | None = None) -> None:
     """
     run = _current.get()
     if run is None:
-        run = _implicit_run()
-    queue = run._series.get(key)
+        run = _implicit_run_for(key, value, step)
+    try:
+        queue = run._series.get(key)
+    except TypeError:  # unhashable: let the key check name the argument
+        queue = run.series(key)
     if queue is None:
         queue = run.series(key)
     if type(value) is not float:
@@ -234,11 +257,20 @@ def log_metric(key: str, value: float, step: int | None = None) -> None:
         steps = run._auto_steps
         step = steps.get(key, -1) + 1
         steps[key] = step
-    elif type(step) is not int:
+    elif type(step) is not int or not -validation.MAX_STEP <= step <= validation.MAX_STEP:
         step = validation.metric_step(step, key)
     queue.append((step, value, _time()))
     if len(queue) >= PRESSURE:
         run._writer.pressure(queue)
+
+
+def _implicit_run_for(key: Any, value: Any, step: Any) -> ActiveRun:
+    # Bad input must raise before the implicit run is written.
+    validation.check_key(key)
+    validation.metric_value(value, key)
+    if step is not None:
+        validation.metric_step(step, key)
+    return _implicit_run()
 
 
 def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:

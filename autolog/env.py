@@ -10,8 +10,15 @@ AUTOLOG_FLUSH_INTERVAL = "AUTOLOG_FLUSH_INTERVAL"  # seconds between background 
 AUTOLOG_EXIT_TIMEOUT = "AUTOLOG_EXIT_TIMEOUT"  # seconds the final flush at exit may take
 AUTOLOG_QUEUE_LIMIT = "AUTOLOG_QUEUE_LIMIT"  # points buffered before log_metric waits
 AUTOLOG_SILENT = "AUTOLOG_SILENT"  # "1": no autolog warnings
+AUTOLOG_SYNC_BATCH_DELAY = "AUTOLOG_SYNC_BATCH_DELAY"  # tests: seconds `autolog sync` waits after each batch
+AUTOLOG_SEED = "AUTOLOG_SEED"  # seed that seed_everything() uses when called without one (`autolog reproduce` sets it)
+AUTOLOG_SYSTEM_METRICS_INTERVAL = "AUTOLOG_SYSTEM_METRICS_INTERVAL"  # seconds between system/... samples; default 10
+AUTOLOG_GIT_TIMEOUT = "AUTOLOG_GIT_TIMEOUT"  # seconds one git call of the environment capture may take; default 5
+AUTOLOG_CAPTURE_TIMEOUT = "AUTOLOG_CAPTURE_TIMEOUT"  # seconds a run's end waits for its environment capture; default 5
+AUTOLOG_REPRODUCES = "AUTOLOG_REPRODUCES"  # id of the run this process reproduces (tag reproduce.of)
 
 DEFAULT_STORE = "autolog-runs"
+DEFAULT_EXPERIMENT = "Default"
 
 _TRUE = {"1", "true", "yes", "on"}
 

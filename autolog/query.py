@@ -6,6 +6,7 @@ Grammar (case-insensitive keywords)::
     clause  := entity op literal
     entity  := (metrics|params|tags|attributes) "." key      key may be `back-quoted`
     op      := = | == | != | <> | < | <= | > | >= | LIKE | ILIKE | NOT LIKE
+               (LIKE and NOT LIKE are case-sensitive, ILIKE is not; % and _ are wildcards)
     literal := number | 'text' | "text"
 
 ``metrics.X`` compares the latest value; ``params``/``tags`` compare text, or numbers
@@ -39,7 +40,7 @@ ATTRIBUTES = {
 }
 _NUMERIC_ATTRIBUTES = {"start_time", "end_time", "experiment_id"}
 
-_TOKEN = re.compile(
+_TOKEN_PATTERN = (
     r"""
     (?P<space>\s+)
   | (?P<entity>[A-Za-z_]+\.(?:`[^`]+`|[A-Za-z0-9_\-./:]+))
@@ -47,9 +48,9 @@ _TOKEN = re.compile(
   | (?P<number>[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|inf|nan)(?![A-Za-z0-9_]))
   | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.)*")
   | (?P<word>[A-Za-z_]+)
-    """,
-    re.VERBOSE | re.IGNORECASE,
+    """
 )
+_token: re.Pattern | None = None
 
 
 @dataclass
@@ -66,10 +67,13 @@ def _error(source: str, pos: int, message: str) -> InvalidFilter:
 
 def tokenize(source: str) -> list[Token]:
     """Split a filter into tokens; raise InvalidFilter at the first unknown character."""
+    global _token
+    if _token is None:  # compiled on first use: it costs milliseconds at import
+        _token = re.compile(_TOKEN_PATTERN, re.VERBOSE | re.IGNORECASE)
     tokens: list[Token] = []
     pos = 0
     while pos < len(source):
-        match = _TOKEN.match(source, pos)
+        match = _token.match(source, pos)
         if match is None:
             raise _error(source, pos, f"unexpected text {source[pos:pos + 10]!r}")
         kind = match.lastgroup or ""
@@ -103,8 +107,11 @@ def _compare(column: str, op: str, value: str | float, numeric_column: bool) -> 
     if op in ("LIKE", "ILIKE", "NOT LIKE"):
         if not isinstance(value, str):
             raise ValueError(f"{op} needs a quoted pattern")
-        sql_op = "NOT LIKE" if op == "NOT LIKE" else "LIKE"
-        return f"{column} {sql_op} ?", [value]
+        if op == "ILIKE":
+            return f"{column} LIKE ?", [value]
+        # SQLite's LIKE ignores case; LIKE here is case-sensitive (ILIKE is not), so it
+        # runs as GLOB with the pattern translated.
+        return f"{column} {'NOT GLOB' if op == 'NOT LIKE' else 'GLOB'} ?", [_like_to_glob(value)]
     if numeric_column:
         if isinstance(value, str):
             raise ValueError(f"comparing a number with the text {value!r}")
@@ -118,12 +125,19 @@ def _compare(column: str, op: str, value: str | float, numeric_column: bool) -> 
     return f"{column} {op} ?", [value]
 
 
+def _like_to_glob(pattern: str) -> str:
+    special = {"%": "*", "_": "?", "*": "[*]", "?": "[?]", "[": "[[]"}
+    return "".join(special.get(ch, ch) for ch in pattern)
+
+
 def compile_filter(source: str | None) -> tuple[str, list]:
     """Compile a filter string into ``(sql_condition, bound_values)``; '' means no condition."""
-    if source is None or not source.strip():
+    if source is None:
         return "", []
     if not isinstance(source, str):
-        raise InvalidFilter(f"filter must be a str, got {type(source).__name__}")
+        raise InvalidFilter(f"filter must be a str, got {type(source).__name__} {source!r:.80}")
+    if not source.strip():
+        return "", []
     tokens = tokenize(source)
     clauses: list[str] = []
     values: list = []

@@ -7,13 +7,11 @@ the test suite sees our bugs.
 
 from __future__ import annotations
 
-import logging
 import threading
 import warnings
 
 from . import env
 
-logger = logging.getLogger("autolog")
 _warned: set[str] = set()
 _lock = threading.Lock()
 _silent = False
@@ -33,11 +31,11 @@ def warn_once(topic: str, message: str) -> None:
     """Emit ``message`` as an AutologWarning the first time ``topic`` is seen in this process."""
     with _lock:
         if topic in _warned:
-            logger.debug("%s", message)
+            _debug(message)
             return
         _warned.add(topic)
     if _silent or env.flag(env.AUTOLOG_SILENT):
-        logger.debug("%s", message)
+        _debug(message)
         return
     warnings.warn(message, AutologWarning, stacklevel=3)
 
@@ -51,7 +49,13 @@ def report(integration: str, exc: BaseException) -> None:
         f"autolog: the {integration} integration hit an error and stopped logging part of this run; "
         f"training is not affected ({type(exc).__name__}: {exc})",
     )
-    logger.debug("autolog %s error", integration, exc_info=exc)
+    _debug(f"autolog {integration} error", exc)
+
+
+def _debug(message: str, exc: BaseException | None = None) -> None:
+    import logging  # only on this rare path: logging costs milliseconds at import
+
+    logging.getLogger("autolog").debug("%s", message, exc_info=exc)
 
 
 def reset_warnings() -> None:

@@ -21,6 +21,8 @@ from typing import Any
 
 from . import env
 
+PRESSURE = 50_000  # queued points of one key at which the hot path wakes the writer
+
 # One chunk: (run_id, key, [(step, value, time_s), ...]).
 Chunk = tuple[str, str, Sequence[tuple[int, float, float]]]
 WriteFn = Callable[[list[Chunk]], None]
@@ -51,6 +53,9 @@ class BatchWriter:
         self._name = name
         self._series: dict[tuple[str, str], list] = {}
         self._pending: list[Chunk] = []  # chunks of a failed write, retried first
+        self._pending_n = 0  # points in _pending
+        self._inflight = 0  # points taken from the queues whose write has not returned yet
+        self._drains = 0  # finished write attempts (flush with a deadline waits on it)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -85,13 +90,18 @@ class BatchWriter:
             self._drain(block=True)
 
     def _collect(self) -> list[Chunk]:
+        # Counters move before the points do: pending() may over-count for an instant,
+        # never read 0 while a point is still on its way to the store.
         chunks = self._pending
+        self._inflight = self._pending_n
         self._pending = []
+        self._pending_n = 0
         for (run_id, key), buffer in list(self._series.items()):
             n = len(buffer)
             if n:
                 # Copy, then delete only what was copied: appends racing in between survive.
                 points = buffer[:n]
+                self._inflight += n
                 del buffer[:n]
                 chunks.append((run_id, key, points))
         return chunks
@@ -109,16 +119,20 @@ class BatchWriter:
                 self.write(chunks)
             except Exception as exc:  # keep the points; warn once until writing recovers
                 self._pending = chunks
+                self._pending_n = self._inflight
+                self._inflight = 0
                 self._on_failure(exc)
                 return False
-            written = sum(len(c[2]) for c in chunks)
+            written = self._inflight
             self.points_written += written
+            self._inflight = 0
             if self.failures:
                 self.failures = 0
                 self.last_error = None
                 _warn(f"autolog: writing metrics works again; {written} delayed points were written")
             return True
         finally:
+            self._drains += 1
             self._lock.release()
 
     def _on_failure(self, exc: BaseException) -> None:
@@ -133,7 +147,8 @@ class BatchWriter:
         """Called by the hot path when a queue is long: wake the writer, wait while full."""
         self._wake.set()
         waited = 0.0
-        while len(queue) >= self.limit and waited < 60.0:
+        # Points of failed writes count too: a store that keeps failing must not let memory grow.
+        while (len(queue) >= self.limit or self._pending_n >= self.limit) and waited < 60.0:
             if self._thread is None or not self._thread.is_alive():
                 self._drain(block=True)
                 break
@@ -142,12 +157,31 @@ class BatchWriter:
 
     def pending(self) -> int:
         """Points not yet durable."""
-        return sum(len(q) for q in list(self._series.values())) + sum(len(c[2]) for c in self._pending)
+        return self._inflight + self._pending_n + sum(len(q) for q in list(self._series.values()))
 
     def flush(self, timeout: float | None = None) -> int:
-        """Write every point queued so far; return how many could not be written in time."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        self._drain(block=True, deadline=deadline)
+        """Write every point queued so far; return how many could not be written in time.
+
+        With a ``timeout`` (and always while the interpreter exits) the writer thread does
+        the writing and the caller only waits, so a store that blocks cannot hold it longer.
+        """
+        if timeout is None and _exit_deadline is None:
+            self._drain(block=True)
+            return self.pending()
+        deadline = time.monotonic() + timeout if timeout is not None else float("inf")
+        if _exit_deadline is not None:
+            deadline = min(deadline, _exit_deadline)
+        thread = self._thread
+        if thread is None or not thread.is_alive() or thread is threading.current_thread():
+            self._drain(block=True, deadline=deadline)
+            return self.pending()
+        # After two finished attempts the second one started after this call.
+        target = self._drains + 2
+        while self.pending() and time.monotonic() < deadline:
+            self._wake.set()
+            time.sleep(0.002)
+            if self._drains >= target and self.failures:
+                break  # the store refuses: report what is left instead of waiting out the deadline
         return self.pending()
 
     def close(self, timeout: float | None = None) -> int:
@@ -156,13 +190,15 @@ class BatchWriter:
         self._stop.set()
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=1.0)
+            # A thread stuck in a blocked write is a daemon: do not wait for it past the flush.
+            self._thread.join(timeout=0.0 if left else 1.0)
         return left
 
     def _after_fork(self) -> None:
         # The child inherited the parent's queues; those points are the parent's to write.
         self._series = {}
         self._pending = []
+        self._pending_n = self._inflight = 0
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -171,6 +207,8 @@ class BatchWriter:
 
 _writers: dict[Any, BatchWriter] = {}
 _registry_lock = threading.Lock()
+# Set when the interpreter starts exiting: every flush from then on ends by this time.
+_exit_deadline: float | None = None
 
 
 def writer_for(key: Any, write: WriteFn) -> BatchWriter:
@@ -180,8 +218,18 @@ def writer_for(key: Any, write: WriteFn) -> BatchWriter:
         with _registry_lock:
             found = _writers.get(key)
             if found is None:
+                if not _writers:
+                    # Registered now, after the API's own exit hook that ends open runs, so
+                    # that (atexit runs last-in first-out) the deadline is set before it.
+                    atexit.register(_begin_exit)
                 found = _writers[key] = BatchWriter(write)
     return found
+
+
+def _begin_exit() -> None:
+    global _exit_deadline
+    if _exit_deadline is None:
+        _exit_deadline = time.monotonic() + env.number(env.AUTOLOG_EXIT_TIMEOUT, 5.0)
 
 
 def flush_all(timeout: float | None = None) -> int:
@@ -196,10 +244,10 @@ def _warn(message: str) -> None:
 
 def _flush_at_exit() -> None:
     timeout = env.number(env.AUTOLOG_EXIT_TIMEOUT, 5.0)
+    _begin_exit()
     left = 0
-    deadline = time.monotonic() + timeout
     for w in list(_writers.values()):
-        left += w.close(max(0.0, deadline - time.monotonic()))
+        left += w.close(max(0.0, (_exit_deadline or 0.0) - time.monotonic()))
     if left:
         import sys
 

@@ -88,6 +88,7 @@ class BlobRepository:
 
     def copy_out(self, sha256: str, destination: str) -> str:
         """Copy a blob to ``destination`` (a file path) and return it."""
+
         os.makedirs(os.path.dirname(os.path.abspath(destination)), exist_ok=True)
         shutil.copyfile(self.blob_path(sha256), destination)
         return destination

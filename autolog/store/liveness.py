@@ -8,10 +8,9 @@ died without ending the run: readers then see the run as KILLED.
 from __future__ import annotations
 
 import os
-import socket
 import time
 
-HOST = socket.gethostname()
+HOST = os.uname().nodename if hasattr(os, "uname") else os.environ.get("COMPUTERNAME", "localhost")
 
 
 def process_start_time(pid: int | None = None) -> float:

@@ -13,12 +13,11 @@ import os
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .. import validation
+from .. import env, validation
 from ..errors import ArtifactNotFound, ParamConflict, RunNotFound
 from . import series
 from .artifacts import BlobRepository, safe_artifact_path
@@ -28,7 +27,7 @@ from .reader import RunReader
 from .schema import connect, create_schema
 
 DB_NAME = "runs.db"
-DEFAULT_EXPERIMENT = "Default"
+DEFAULT_EXPERIMENT = env.DEFAULT_EXPERIMENT
 
 
 def _now_ms() -> int:
@@ -118,12 +117,14 @@ class SQLiteStore(RunReader):
         source: str = "",
     ) -> Run:
         """Insert a RUNNING run owned by this process and return it."""
-        exp = self.get_or_create_experiment(experiment)
-        run_id = uuid.uuid4().hex
+        # Every check comes before the experiment is created: bad input writes nothing.
+        validation.check_name(experiment, "experiment")
         name = validation.check_name(name, "run name") if name is not None else f"run-{time.strftime('%m%d-%H%M%S')}"
         if parent_run_id is not None:
             parent_run_id = self.resolve_run_id(parent_run_id)
         clean_tags = {validation.check_key(k, "tag key"): validation.text_value(v, f"tag {k!r}", validation.MAX_TAG_LENGTH) for k, v in (tags or {}).items()}
+        exp = self.get_or_create_experiment(experiment)
+        run_id = os.urandom(16).hex()
         start = _now_ms()
         with self._tx() as tx:
             tx.execute(

@@ -10,21 +10,22 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import validation
-from .errors import ArtifactNotFound
+from .errors import ArtifactNotFound, InvalidPath
 from .store.artifacts import safe_artifact_path
-from .store.base import Artifact, Run
-from .store.sqlite import SQLiteStore
-from .writer import BatchWriter
+from .writer import PRESSURE, BatchWriter
+
+if TYPE_CHECKING:
+    from .store.base import Artifact, Run
+    from .store.sqlite import SQLiteStore
 
 _time = time.time
-PRESSURE = 50_000  # queued points of one key at which the hot path wakes the writer
+STEP_LIMIT = validation.MAX_STEP
 
 
 class ActiveRun:
@@ -88,7 +89,10 @@ class ActiveRun:
     # -- logging -----------------------------------------------------------------------
     def log_metric(self, key: str, value: float, step: int | None = None) -> None:
         """Queue one metric point (``step`` None: the next step of this key, from 0)."""
-        queue = self._series.get(key)
+        try:
+            queue = self._series.get(key)
+        except TypeError:  # unhashable: let the key check name the argument
+            queue = self.series(key)
         if queue is None:
             queue = self.series(key)
         if type(value) is not float:
@@ -96,7 +100,8 @@ class ActiveRun:
         if step is None:
             step = self._auto_steps.get(key, -1) + 1
             self._auto_steps[key] = step
-        elif type(step) is not int:
+        elif type(step) is not int or not -STEP_LIMIT <= step <= STEP_LIMIT:
+            # Out-of-range ints would only fail later, inside the writer thread.
             step = validation.metric_step(step, key)
         queue.append((step, value, _time()))
         if len(queue) >= PRESSURE:
@@ -115,7 +120,8 @@ class ActiveRun:
         clean = []
         for key, value in metrics.items():
             validation.check_key(key)
-            clean.append((key, value if type(value) in (float, int) else validation.metric_value(value, key)))
+            # Ints too: 10**400 must fail here, before the other keys of the batch are queued.
+            clean.append((key, value if type(value) is float else validation.metric_value(value, key)))
         if step is not None and type(step) is not int:
             step = validation.metric_step(step, "metrics")
         for key, value in clean:
@@ -144,7 +150,9 @@ class ActiveRun:
 
     def log_artifact(self, local_path: str | os.PathLike, artifact_path: str | None = None) -> Artifact:
         """Store a file under ``artifact_path/`` (a folder inside the run; default: the top)."""
-        local_path = os.fspath(local_path)
+        local_path = _local(local_path, "local_path")
+        if artifact_path is not None and not isinstance(artifact_path, str):
+            raise validation.InvalidType(f"artifact_path must be a str folder inside the run, got {type(artifact_path).__name__} {artifact_path!r}")
         if not os.path.isfile(local_path):
             raise ArtifactNotFound(f"local_path {local_path!r} is not an existing file")
         name = os.path.basename(local_path)
@@ -153,9 +161,11 @@ class ActiveRun:
 
     def log_artifacts(self, local_dir: str | os.PathLike, artifact_path: str | None = None) -> list[Artifact]:
         """Store every file under ``local_dir``, keeping the folder structure."""
-        local_dir = os.fspath(local_dir)
+        local_dir = _local(local_dir, "local_dir")
         if not os.path.isdir(local_dir):
             raise ArtifactNotFound(f"local_dir {local_dir!r} is not an existing folder")
+        if artifact_path is not None and not isinstance(artifact_path, str):
+            raise validation.InvalidType(f"artifact_path must be a str folder inside the run, got {type(artifact_path).__name__} {artifact_path!r}")
         if artifact_path:
             safe_artifact_path(artifact_path)
         stored = []
@@ -171,18 +181,30 @@ class ActiveRun:
         """Store ``text`` as the artifact ``artifact_file`` (UTF-8)."""
         if not isinstance(text, str):
             raise validation.InvalidType(f"text must be a str, got {type(text).__name__}")
-        return self.store.log_artifact_bytes(self.id, text.encode("utf-8"), artifact_file)
+        path = _file_path(artifact_file)
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise validation.InvalidName(f"text must be valid UTF-8 text: {exc}") from None
+        return self.store.log_artifact_bytes(self.id, data, path)
 
     def log_dict(self, data: Any, artifact_file: str) -> Artifact:
         """Store ``data`` as a JSON artifact."""
+        _file_path(artifact_file)
         return self.log_text(json.dumps(data, indent=2, sort_keys=True, default=str), artifact_file)
 
     def log_bytes(self, data: bytes, artifact_file: str) -> Artifact:
         """Store raw bytes as an artifact."""
-        return self.store.log_artifact_bytes(self.id, data, artifact_file)
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise validation.InvalidType(f"data must be bytes, got {type(data).__name__}")
+        return self.store.log_artifact_bytes(self.id, bytes(data), _file_path(artifact_file))
 
     def log_file_copy(self, writer: Callable[[str], Any], artifact_file: str) -> Artifact:
         """Let ``writer(path)`` write a file into a temp folder, then store it as ``artifact_file``."""
+        artifact_file = _file_path(artifact_file)
+
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="autolog-") as tmp:
             path = os.path.join(tmp, os.path.basename(artifact_file))
             writer(path)
@@ -213,7 +235,23 @@ class ActiveRun:
                 report("run-end", exc)
         self._writer.flush()
         self.store.end_run(self.id, status)
+        # Points logged after the end (into a finished fit's run) re-register their queues.
+        self._series.clear()
         self._writer.forget_run(self.id)
         self.status = status
         if self._pop is not None:
             self._pop(self)
+
+
+def _local(path: Any, argument: str) -> str:
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise validation.InvalidType(f"{argument} must be a str or os.PathLike, got {type(path).__name__} {path!r:.80}") from None
+
+
+def _file_path(artifact_file: Any) -> str:
+    # A file name ending in '/' would later collide with a folder of the same name.
+    if isinstance(artifact_file, str) and artifact_file.endswith(("/", "\\")):
+        raise InvalidPath(f"artifact_file must name a file, not a folder: {artifact_file!r}")
+    return safe_artifact_path(artifact_file, "artifact_file")

@@ -1,0 +1,219 @@
+"""Safe patching: one wrapper shape for every framework entry point, and a registry to undo it.
+
+Built on ``wrapt``: a patched attribute is a ``FunctionWrapper`` around the original
+descriptor (function, classmethod, sklearn's ``available_if``), so ``__name__``,
+``__doc__``, ``inspect.signature`` and attribute availability stay the original's.
+Every patch is recorded as (parent, attribute, original, was-own-attribute) and
+reverted in reverse order, restoring the very same object or deleting what was only
+inherited.
+
+The safety rules of DESIGN.md are enforced here, not by each integration: the user's
+call runs exactly once and its result or exception passes through untouched; our code
+before and after it is wrapped so that an error becomes one warning per integration
+(raised under ``AUTOLOG_STRICT=1``); only the outermost patched call logs, tracked per
+thread and asyncio task with a context variable.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import wrapt
+
+from .safety import report
+
+# True while a patched call is running in this thread/task: nested patched calls
+# (Pipeline.fit -> step.fit, XGBClassifier.fit -> xgboost.train) call straight through.
+_inside: contextvars.ContextVar[bool] = contextvars.ContextVar("autolog_inside_patched_call", default=False)
+
+
+def inside_patched_call() -> bool:
+    """Whether the current thread/task is already inside an autologged call."""
+    return _inside.get()
+
+
+def is_rank_zero() -> bool:
+    """Whether this process may log: only global rank 0 does under distributed training.
+
+    Read from the environment variables launchers set (torchrun, Lightning, SLURM, MPI),
+    without importing torch.distributed.
+    """
+    for name in ("RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        value = os.environ.get(name)
+        if value not in (None, ""):
+            if name == "SLURM_PROCID" and "SLURM_NTASKS" in os.environ and os.environ.get("SLURM_NTASKS") == "1":
+                continue
+            try:
+                return int(value) == 0
+            except ValueError:
+                continue
+    return True
+
+
+class Call:
+    """What a ``before`` hook returns: the arguments to call with and state for ``after``.
+
+    ``args``/``kwargs`` start as the user's; a hook may add to them (our callback in a
+    ``callbacks=`` list) but never removes or changes what the user passed.
+    """
+
+    __slots__ = ("instance", "args", "kwargs", "state")
+
+    def __init__(self, instance: Any, args: tuple, kwargs: dict) -> None:
+        self.instance = instance
+        self.args = args
+        self.kwargs = kwargs
+        self.state: dict[str, Any] = {}
+
+
+Before = Callable[[Call], bool]
+After = Callable[[Call, Any], None]
+OnError = Callable[[Call, BaseException], None]
+
+
+def safe_wrapper(
+    integration: str,
+    before: Before,
+    after: After | None = None,
+    on_error: OnError | None = None,
+    enabled: Callable[[], bool] = lambda: True,
+) -> Callable:
+    """Build the one wrapper shape used for every patch.
+
+    Args:
+        integration: name used in warnings (one per integration and process).
+        before: ``before(call) -> bool``; False means "do not log this call". It may
+            extend ``call.args``/``call.kwargs`` and keep state in ``call.state``.
+        after: ``after(call, result)`` once the user's call returned.
+        on_error: ``on_error(call, exc)`` when the user's call raised (the exception is
+            re-raised untouched afterwards).
+        enabled: checked at each call so that disabling needs no re-patching.
+    """
+
+    def wrapper(wrapped, instance, args, kwargs):
+        if _inside.get() or not enabled() or not is_rank_zero():
+            return wrapped(*args, **kwargs)
+        token = _inside.set(True)
+        try:
+            call = Call(instance, args, kwargs)
+            try:
+                logging = before(call)
+            except Exception as exc:
+                report(integration, exc)
+                logging = False
+            if not logging:
+                return wrapped(*args, **kwargs)
+            try:
+                result = wrapped(*call.args, **call.kwargs)
+            except BaseException as exc:
+                if on_error is not None:
+                    try:
+                        on_error(call, exc)
+                    except Exception as ours:
+                        report(integration, ours)
+                raise
+            if after is not None:
+                try:
+                    after(call, result)
+                except Exception as exc:
+                    report(integration, exc)
+            return result
+        finally:
+            _inside.reset(token)
+
+    return wrapper
+
+
+def passthrough_guard(wrapped, instance, args, kwargs):
+    """A wrapper that only marks "inside a patched call": nested fits log nothing.
+
+    Used for helpers that fit many clones (``cross_val_score``) and must create no runs.
+    """
+    if _inside.get():
+        return wrapped(*args, **kwargs)
+    token = _inside.set(True)
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        _inside.reset(token)
+
+
+@dataclass
+class Patch:
+    """One applied patch, enough to undo it exactly."""
+
+    integration: str
+    parent: Any
+    attribute: str
+    original: Any
+    own: bool
+    replacement: Any
+
+
+class PatchRegistry:
+    """Every patch applied, per integration, reverted in reverse order."""
+
+    def __init__(self) -> None:
+        self._patches: list[Patch] = []
+        self._lock = threading.RLock()
+
+    def apply(self, integration: str, parent: Any, attribute: str, wrapper: Callable) -> Any | None:
+        """Wrap ``parent.attribute`` with ``wrapper`` (wrapt signature); return the new object.
+
+        The original is read without triggering descriptors, so classmethods, staticmethods
+        and ``available_if`` properties are wrapped as what they are. Patching the same
+        attribute twice for one integration is a no-op.
+        """
+        with self._lock:
+            for p in self._patches:
+                if p.parent is parent and p.attribute == attribute and p.integration == integration:
+                    return None
+            own = attribute in getattr(parent, "__dict__", {})
+            original = parent.__dict__[attribute] if own else inspect.getattr_static(parent, attribute)
+            if isinstance(original, staticmethod):
+                replacement = staticmethod(wrapt.FunctionWrapper(original.__func__, wrapper))
+            else:
+                replacement = wrapt.FunctionWrapper(original, wrapper)
+            setattr(parent, attribute, replacement)
+            self._patches.append(Patch(integration, parent, attribute, original, own, replacement))
+            return replacement
+
+    def set_attribute(self, integration: str, parent: Any, attribute: str, value: Any) -> None:
+        """Set ``parent.attribute = value`` (not a wrapper) and record how to undo it."""
+        with self._lock:
+            own = attribute in getattr(parent, "__dict__", {})
+            original = parent.__dict__[attribute] if own else None
+            setattr(parent, attribute, value)
+            self._patches.append(Patch(integration, parent, attribute, original, own, value))
+
+    def revert(self, integration: str | None = None) -> int:
+        """Undo the patches of one integration (or all), newest first; return how many."""
+        with self._lock:
+            keep: list[Patch] = []
+            undo: list[Patch] = []
+            for p in self._patches:
+                (undo if integration is None or p.integration == integration else keep).append(p)
+            for p in reversed(undo):
+                if p.own:
+                    setattr(p.parent, p.attribute, p.original)
+                else:
+                    try:
+                        delattr(p.parent, p.attribute)
+                    except AttributeError:
+                        pass
+            self._patches = keep
+            return len(undo)
+
+    def patched(self, integration: str | None = None) -> list[Patch]:
+        """The patches currently applied (for one integration or all)."""
+        with self._lock:
+            return [p for p in self._patches if integration is None or p.integration == integration]
+
+
+REGISTRY = PatchRegistry()

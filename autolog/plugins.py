@@ -1,0 +1,398 @@
+"""Integrations: their common shape, discovery by entry points, and ``autolog()``.
+
+An integration is a small object (``INTEGRATION`` in its module) naming the framework
+module it patches, the distribution and version range it was tested with, the pip
+extra that installs it, and a ``patch(framework_module)`` function that applies its
+patches through ``autolog.patching.REGISTRY``. Built-in and third-party integrations
+are found the same way: the entry-point group ``autolog.integrations``.
+
+``autolog()`` patches frameworks already imported at once and registers a wrapt
+post-import hook for the others, so it works whatever the import order. Importing
+autolog and calling ``autolog()`` imports no framework.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import options
+from .errors import InvalidName, InvalidType
+from .safety import report, set_silent, warn_once
+
+GROUP = "autolog.integrations"
+
+
+@dataclass
+class Integration:
+    """What every integration declares; ``patch`` receives the imported framework module."""
+
+    name: str
+    module: str
+    distribution: str
+    supported: str
+    extra: str
+    patch: Callable[[Any], None]
+    also_modules: tuple[str, ...] = ()  # other import names that trigger patching (pytorch_lightning)
+    enabled: bool = field(default=False, init=False)
+    patched_modules: set = field(default_factory=set, init=False)
+
+    @property
+    def install_hint(self) -> str:
+        """The pip command that installs this integration's framework."""
+        return f"pip install 'autolog[{self.extra}]'"
+
+    def is_enabled(self) -> bool:
+        """Read at every patched call, so ``autolog(disable=True)`` takes effect at once."""
+        return self.enabled
+
+
+_lock = threading.RLock()
+_integrations: dict[str, Integration] | None = None
+_hooked: set[str] = set()
+
+
+def entry_points(group: str) -> list[tuple[str, str]]:
+    """``(name, "module:attribute")`` of every entry point in ``group``, first on sys.path wins.
+
+    A direct read of ``*.dist-info/entry_points.txt``: ``importlib.metadata`` parses every
+    installed distribution's metadata and costs tens of milliseconds at ``autolog()``.
+    """
+    found: dict[str, str] = {}
+    seen: set[str] = set()
+    header = f"[{group}]"
+    for folder in sys.path:
+        try:
+            names = sorted(os.listdir(folder or "."))
+        except OSError:
+            continue
+        for name in names:
+            if not name.endswith((".dist-info", ".egg-info")):
+                continue
+            dist = name.split("-", 1)[0].lower().replace("_", "-").replace(".", "-")
+            if dist in seen:
+                continue
+            seen.add(dist)
+            try:
+                with open(os.path.join(folder or ".", name, "entry_points.txt"), encoding="utf-8") as fh:
+                    text = fh.read()
+            except OSError:
+                continue
+            if header in text:
+                for ep_name, value in _section(text, header):
+                    found.setdefault(ep_name, value)
+    return list(found.items())
+
+
+def _section(text: str, header: str) -> list[tuple[str, str]]:
+    out = []
+    inside = False
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("["):
+            inside = line == header
+        elif inside and "=" in line and not line.startswith(("#", ";")):
+            key, _, value = line.partition("=")
+            out.append((key.strip(), value.strip()))
+    return out
+
+
+def _load(value: str) -> Any:
+    module_name, _, attribute = value.partition(":")
+    obj = importlib.import_module(module_name.strip())
+    for part in attribute.strip().split(".") if attribute.strip() else []:
+        obj = getattr(obj, part)
+    return obj
+
+
+def discover() -> dict[str, Integration]:
+    """Load every integration registered under the entry-point group (once per process)."""
+    global _integrations
+    with _lock:
+        if _integrations is None:
+            found: dict[str, Integration] = {}
+            for ep_name, value in entry_points(GROUP):
+                try:
+                    obj = _load(value)
+                except Exception as exc:
+                    warn_once(f"load:{ep_name}", f"autolog: could not load integration {ep_name!r} ({value}): {exc}")
+                    continue
+                if not isinstance(obj, Integration):
+                    warn_once(f"load:{ep_name}", f"autolog: entry point {ep_name!r} ({value}) is not an autolog Integration")
+                    continue
+                found[obj.name] = obj
+            _integrations = found
+        return _integrations
+
+
+def register(integration: Integration) -> None:
+    """Add an integration by hand (tests and plugins that are not installed as distributions)."""
+    if not isinstance(integration, Integration):
+        raise InvalidType(f"expected an autolog Integration, got {type(integration).__name__}")
+    discover()[integration.name] = integration
+
+
+def installed_version(distribution: str) -> str | None:
+    """The installed version of a distribution, or None when it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
+
+
+def _version_ok(integration: Integration) -> bool:
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import InvalidVersion, Version
+
+    found = installed_version(integration.distribution)
+    if found is None:
+        return True  # imported from a source tree: nothing to check against
+    try:
+        inside = Version(found) in SpecifierSet(integration.supported, prereleases=True)
+    except InvalidVersion:
+        inside = True
+    if inside:
+        return True
+    skip = options.get(integration.name, "disable_for_unsupported_versions")
+    warn_once(
+        f"version:{integration.name}",
+        f"autolog: {integration.distribution} {found} is outside the tested range {integration.supported} "
+        f"of the {integration.name} integration; " + ("it is not patched (disable_for_unsupported_versions=True)." if skip else "it is patched anyway."),
+    )
+    return not skip
+
+
+def _apply(integration: Integration, module: Any) -> None:
+    if not integration.enabled or module.__name__ in integration.patched_modules:
+        return
+    if not _version_ok(integration):
+        return
+    try:
+        integration.patch(module)
+        integration.patched_modules.add(module.__name__)
+    except Exception as exc:
+        from .patching import REGISTRY
+
+        REGISTRY.revert(integration.name)
+        report(integration.name, exc)
+
+
+def _hook(integration: Integration, module_name: str) -> None:
+    if module_name in sys.modules:
+        _apply(integration, sys.modules[module_name])
+        return
+    key = f"{integration.name}:{module_name}"
+    if key in _hooked:
+        return
+    _hooked.add(key)
+    # wrapt hooks cannot be removed; the hook checks whether the integration is still enabled.
+    import wrapt
+
+    wrapt.register_post_import_hook(lambda module, i=integration: _apply(i, module), module_name)
+
+
+def when_imported(integration: Integration, module_name: str, fn: Callable[[Any], None]) -> None:
+    """Call ``fn(module)`` now if ``module_name`` is imported, else when it is (while enabled).
+
+    Integrations use it for submodules they patch besides their framework's root.
+    """
+    def run(module: Any) -> None:
+        if integration.enabled:
+            try:
+                fn(module)
+            except Exception as exc:
+                report(integration.name, exc)
+
+    if module_name in sys.modules:
+        run(sys.modules[module_name])
+        return
+    key = f"{integration.name}:{module_name}:{getattr(fn, '__qualname__', fn)}"
+    with _lock:
+        if key in _hooked:
+            return
+        _hooked.add(key)
+    import wrapt
+
+    wrapt.register_post_import_hook(run, module_name)
+
+
+def enable(integration: Integration) -> None:
+    """Turn one integration on: patch its framework now or as soon as it is imported."""
+    with _lock:
+        integration.enabled = True
+        for module_name in (integration.module, *integration.also_modules):
+            _hook(integration, module_name)
+
+
+def disable(integration: Integration) -> None:
+    """Turn one integration off and restore every attribute it patched."""
+    with _lock:
+        integration.enabled = False
+        from .patching import REGISTRY
+
+        REGISTRY.revert(integration.name)
+        integration.patched_modules.clear()
+        options.clear_for(integration.name)
+
+
+def _framework_available(integration: Integration) -> bool:
+    if any(m in sys.modules for m in (integration.module, *integration.also_modules)):
+        return True
+    from importlib.util import find_spec
+
+    for module_name in (integration.module, *integration.also_modules):
+        try:
+            if find_spec(module_name) is not None:
+                return True
+        except (ImportError, ValueError):
+            continue
+    return False
+
+
+def autolog(
+    *,
+    only: Iterable[str] | None = None,
+    disable: bool = False,
+    exclusive: bool = False,
+    silent: bool = False,
+    log_models: bool = True,
+    log_datasets: bool = True,
+    log_every_n_steps: int = 1,
+    extra_tags: dict[str, Any] | None = None,
+    max_tuning_runs: int = 5,
+    checkpoint: str | bool | None = None,
+    checkpoint_monitor: str | None = None,
+    log_post_training_metrics: bool = True,
+    log_preprocessing: bool = False,
+    log_input_examples: bool = False,
+    disable_for_unsupported_versions: bool = False,
+    capture_env: bool = True,
+    log_system_metrics: bool = True,
+) -> list[str]:
+    """Record every fit of every installed framework (or those in ``only``) from now on.
+
+    Frameworks imported later are patched when they are imported. Calling it again
+    updates the options without patching twice; ``disable=True`` restores every
+    original attribute exactly.
+
+    Args:
+        only: integration names (``"sklearn"``, ``"xgboost"``, ``"lightgbm"``, ``"keras"``,
+            ``"lightning"``, ``"tensorboard"``); default all installed.
+        disable: undo the patches (of ``only``, or of all).
+        exclusive: log only into runs the user started.
+        silent: no autolog warnings.
+        log_models: save the trained model as an artifact.
+        log_datasets: log dataset fingerprints (shape, dtype, digest).
+        log_every_n_steps: log per-step metrics every n steps (the last is always logged).
+        extra_tags: tags added to every run autolog creates.
+        max_tuning_runs: child runs for the best candidates of a parameter search.
+        checkpoint: "best", "last", "all" or False/None (deep-learning and boosting integrations).
+        checkpoint_monitor: the metric "best" follows (default val_loss, else loss).
+        log_post_training_metrics: log ``model.score`` and ``sklearn.metrics`` results after fit.
+        log_preprocessing: also log standalone preprocessing estimators (scalers, ...).
+        log_input_examples: reserved; input examples are not stored yet.
+        disable_for_unsupported_versions: skip frameworks outside the tested version range.
+        capture_env: capture git, pip and hardware on every run autolog creates.
+        log_system_metrics: sample CPU/memory/GPU during runs autolog creates.
+
+    Returns:
+        The names of the integrations that are enabled after the call.
+
+    Raises:
+        TypeError/ValueError: an unknown integration name or a bad option value.
+    """
+    opts = {
+        "exclusive": exclusive, "silent": silent, "log_models": log_models, "log_datasets": log_datasets,
+        "log_every_n_steps": log_every_n_steps, "extra_tags": extra_tags, "max_tuning_runs": max_tuning_runs,
+        "checkpoint": checkpoint, "checkpoint_monitor": checkpoint_monitor,
+        "log_post_training_metrics": log_post_training_metrics, "log_preprocessing": log_preprocessing,
+        "log_input_examples": log_input_examples, "disable_for_unsupported_versions": disable_for_unsupported_versions,
+        "capture_env": capture_env, "log_system_metrics": log_system_metrics,
+    }
+    options.validate(opts)
+    known = discover()
+    names = _check_only(only, known)
+    if disable:
+        for name in names or list(known):
+            disable_integration(name)
+        return [n for n, i in known.items() if i.enabled]
+    options.set_global(opts)
+    set_silent(silent)
+    _configure_repro(capture_env, log_system_metrics)
+    for name in names or list(known):
+        integration = known[name]
+        if not _framework_available(integration):
+            if names:
+                warn_once(f"missing:{name}", f"autolog: {integration.module} is not installed; {integration.install_hint}")
+            continue
+        enable(integration)
+    return [n for n, i in known.items() if i.enabled]
+
+
+def _check_only(only: Iterable[str] | None, known: dict[str, Integration]) -> list[str]:
+    if only is None:
+        return []
+    if isinstance(only, str):
+        only = [only]
+    names = list(only)
+    for name in names:
+        if not isinstance(name, str):
+            raise InvalidType(f"only must list integration names (str), got {name!r}")
+        if name not in known:
+            raise InvalidName(f"unknown integration {name!r} in only=; known: {', '.join(sorted(known))}")
+    return names
+
+
+def _configure_repro(capture_env: bool, log_system_metrics: bool) -> None:
+    repro = sys.modules.get("autolog.repro")
+    if repro is not None and hasattr(repro, "configure"):
+        repro.configure(capture_env=capture_env, log_system_metrics=log_system_metrics)
+
+
+def enable_integration(name: str, **opts: Any) -> bool:
+    """Enable one integration with its own options (they win over ``autolog()``'s)."""
+    integration = discover().get(name)
+    if integration is None:
+        raise InvalidName(f"unknown integration {name!r}")
+    disable_flag = opts.pop("disable", False)
+    if disable_flag:
+        disable_integration(name)
+        return False
+    options.set_for(name, opts)
+    if "silent" in opts:
+        set_silent(opts["silent"])
+    enable(integration)
+    return True
+
+
+def disable_integration(name: str) -> None:
+    """Disable one integration and restore its patched attributes."""
+    integration = discover().get(name)
+    if integration is not None:
+        disable(integration)
+
+
+def integration_autolog(name: str) -> Callable[..., bool]:
+    """Build the ``autolog(...)`` function an integration module exposes."""
+
+    def autolog_one(**opts: Any) -> bool:
+        return enable_integration(name, **opts)
+
+    autolog_one.__name__ = "autolog"
+    autolog_one.__doc__ = f"Enable only the {name} integration, with options that win over the global autolog() ones."
+    return autolog_one
+
+
+def import_framework(integration: Integration) -> Any:
+    """Import the framework of ``integration`` or raise ImportError naming the extra."""
+    try:
+        return importlib.import_module(integration.module)
+    except ImportError as exc:
+        raise ImportError(f"{integration.module} is not installed: {integration.install_hint}") from exc

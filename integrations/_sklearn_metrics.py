@@ -1,0 +1,265 @@
+"""scikit-learn metrics: training metrics, search results and post-training metrics.
+
+Post-training metrics follow a fitted model after its fit: ``model.score(X_test, y)``
+and ``sklearn.metrics.<fn>(y, model.predict(X_test))`` are logged into the model's
+run as ``<name>-<dataset>`` where the dataset is the caller's variable name.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import sys
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from autolog import api, options
+from autolog.params import flatten, stringify
+from autolog.patching import Call, safe_wrapper
+
+NAME = "sklearn"
+METRIC_FUNCTIONS = (
+    "accuracy_score", "balanced_accuracy_score", "precision_score", "recall_score", "f1_score", "fbeta_score",
+    "log_loss", "roc_auc_score", "average_precision_score", "matthews_corrcoef",
+    "mean_squared_error", "root_mean_squared_error", "mean_absolute_error", "median_absolute_error",
+    "mean_absolute_percentage_error", "r2_score", "explained_variance_score", "max_error",
+)
+_OUR_FILES = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.sep + "wrapt" + os.sep, os.sep + "sklearn" + os.sep)
+
+_model_runs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_predictions: dict[int, tuple[Any, Any, str]] = {}
+_MAX_PREDICTIONS = 64
+
+
+def _safe(fn: Callable[[], float]) -> float | None:
+    from autolog.safety import report
+
+    try:
+        value = float(fn())
+        return value
+    except Exception as exc:
+        # A metric that does not apply (one class, NaN input) is skipped; our bugs surface.
+        if isinstance(exc, (ValueError, TypeError)):
+            return None
+        report(NAME, exc)
+        return None
+
+
+def training_metrics(est: Any, X: Any, y: Any, sample_weight: Any, fit_result: Any = None) -> dict[str, float]:
+    """Metrics of a fitted estimator on its training data, prefixed ``training_``."""
+    from sklearn import metrics as M
+
+    from .sklearn import estimator_kind
+
+    if X is None:
+        return {}
+    kind = estimator_kind(est)
+    sw = sample_weight
+    out: dict[str, float | None] = {}
+    if y is not None and kind == "classifier" and hasattr(est, "predict"):
+        y_pred = est.predict(X)
+        out["training_accuracy_score"] = _safe(lambda: M.accuracy_score(y, y_pred, sample_weight=sw))
+        prf = _safe_tuple(lambda: M.precision_recall_fscore_support(y, y_pred, average="weighted", sample_weight=sw, zero_division=0))
+        if prf:
+            out["training_precision_score"], out["training_recall_score"], out["training_f1_score"] = prf[:3]
+        if hasattr(est, "predict_proba"):
+            proba = _proba(est, X)
+            if proba is not None:
+                classes = getattr(est, "classes_", None)
+                out["training_log_loss"] = _safe(lambda: M.log_loss(y, proba, sample_weight=sw, labels=classes))
+                if proba.shape[1] == 2:
+                    out["training_roc_auc"] = _safe(lambda: M.roc_auc_score(y, proba[:, 1], sample_weight=sw))
+                else:
+                    out["training_roc_auc"] = _safe(lambda: M.roc_auc_score(y, proba, multi_class="ovr", average="weighted", sample_weight=sw, labels=classes))
+    elif y is not None and kind == "regressor" and hasattr(est, "predict"):
+        y_pred = est.predict(X)
+        mse = _safe(lambda: M.mean_squared_error(y, y_pred, sample_weight=sw))
+        out["training_mean_squared_error"] = mse
+        out["training_root_mean_squared_error"] = None if mse is None else math.sqrt(mse)
+        out["training_mean_absolute_error"] = _safe(lambda: M.mean_absolute_error(y, y_pred, sample_weight=sw))
+        out["training_r2_score"] = _safe(lambda: M.r2_score(y, y_pred, sample_weight=sw))
+    elif kind == "clusterer":
+        labels = getattr(est, "labels_", fit_result)
+        if labels is not None:
+            out["training_silhouette_score"] = _silhouette(X, labels)
+    if y is not None and hasattr(est, "score"):
+        out["training_score"] = _score(est, X, y, sw)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _safe_tuple(fn: Callable[[], Any]) -> tuple | None:
+    try:
+        return tuple(float(v) for v in fn()[:3])
+    except (ValueError, TypeError):
+        return None
+
+
+def _proba(est: Any, X: Any) -> Any:
+    try:
+        return est.predict_proba(X)
+    except (AttributeError, ValueError, TypeError, NotImplementedError):
+        return None  # e.g. SVC(probability=False) exposes predict_proba but refuses it
+
+
+def _silhouette(X: Any, labels: Any) -> float | None:
+    from sklearn.metrics import silhouette_score
+
+    n_labels = len(set(labels.tolist() if hasattr(labels, "tolist") else labels))
+    n = len(labels)
+    if not 2 <= n_labels < n:
+        return None
+    # Silhouette is quadratic; a fixed-size sample keeps it cheap on big data.
+    return _safe(lambda: silhouette_score(X, labels, sample_size=min(n, 2000), random_state=0))
+
+
+def _score(est: Any, X: Any, y: Any, sample_weight: Any) -> float | None:
+    if sample_weight is not None:
+        try:
+            return _safe(lambda: est.score(X, y, sample_weight=sample_weight))
+        except TypeError:
+            pass
+    return _safe(lambda: est.score(X, y))
+
+
+def log_search_results(fit_run: Any, search: Any) -> None:
+    """Parent run: best params/score and cv_results_.csv; children for the best candidates."""
+    run = fit_run.run
+    if hasattr(search, "best_params_"):
+        best, _ = flatten({f"best_{k}": v for k, v in search.best_params_.items()})
+        fit_run.log_params(best)
+    if hasattr(search, "best_score_") and search.best_score_ is not None:
+        run.log_metric("best_cv_score", float(search.best_score_), step=0)
+    results = search.cv_results_
+    run.log_bytes(_cv_results_csv(results), "cv_results.csv")
+    limit = options.get(NAME, "max_tuning_runs")
+    if not limit:
+        return
+    refit = search.refit if isinstance(search.refit, str) else "score"
+    rank_key = f"rank_test_{refit}" if f"rank_test_{refit}" in results else "rank_test_score"
+    ranks = results.get(rank_key)
+    order = sorted(range(len(results["params"])), key=lambda i: ranks[i] if ranks is not None else i)
+    base_name = type(search.estimator).__name__ if hasattr(search, "estimator") else "candidate"
+    for rank, index in enumerate(order[:limit], start=1):
+        child = api.start_run(name=f"{base_name}-candidate-{rank}", parent_run_id=run.id, tags={"autolog.integration": NAME, "autolog.search_rank": str(rank)},
+                              capture_env=False, log_system_metrics=False)
+        try:
+            params, _ = flatten(results["params"][index])
+            child.log_params(params)
+            metrics = {}
+            for key, values in results.items():
+                if key.startswith(("mean_", "std_", "rank_")):
+                    value = values[index]
+                    if isinstance(value, (int, float)) or hasattr(value, "__float__"):
+                        metrics[key] = float(value)
+            child.log_metrics(metrics, step=0)
+        finally:
+            child.end("FINISHED")
+
+
+def _cv_results_csv(results: dict[str, Any]) -> bytes:
+    buffer = io.StringIO()
+    keys = list(results)
+    writer = csv.writer(buffer)
+    writer.writerow(keys)
+    for i in range(len(results["params"])):
+        writer.writerow([stringify(results[k][i]) if not isinstance(results[k][i], float) else repr(float(results[k][i])) for k in keys])
+    return buffer.getvalue().encode("utf-8")
+
+
+# -- post-training metrics ---------------------------------------------------------------
+def remember_model(est: Any, run: Any) -> None:
+    """Route later ``score``/metric calls on this model's predictions to ``run``."""
+    try:
+        _model_runs[est] = run
+    except TypeError:
+        pass
+
+
+def _run_of(est: Any) -> Any:
+    if est is None or not options.get(NAME, "log_post_training_metrics"):
+        return None
+    try:
+        return _model_runs.get(est)
+    except TypeError:
+        return None
+
+
+def dataset_name(data: Any, default: str = "dataset") -> str:
+    """The caller's variable name for ``data`` (the first frame outside autolog/wrapt/sklearn)."""
+    frame = sys._getframe(1)
+    while frame is not None and any(part in frame.f_code.co_filename for part in _OUR_FILES):
+        frame = frame.f_back
+    if frame is not None and data is not None:
+        for name, value in frame.f_locals.items():
+            if value is data and not name.startswith("_"):
+                return name
+    return default
+
+
+def _before_score(call: Call) -> bool:
+    run = _run_of(call.instance)
+    if run is None:
+        return False
+    call.state["run"] = run
+    X = call.args[0] if call.args else call.kwargs.get("X")
+    call.state["dataset"] = dataset_name(X, "X")
+    return True
+
+
+def _after_score(call: Call, result: Any) -> None:
+    key = f"{type(call.instance).__name__}_score-{call.state['dataset']}"
+    call.state["run"].log_metric(key, float(result))
+
+
+def _before_predict(call: Call) -> bool:
+    return _before_score(call)
+
+
+def _after_predict(call: Call, result: Any) -> None:
+    if len(_predictions) >= _MAX_PREDICTIONS:
+        _predictions.pop(next(iter(_predictions)))
+    _predictions[id(result)] = (result, call.state["run"], call.state["dataset"])
+
+
+def post_training_patches() -> list[tuple[str, Callable]]:
+    """(method, wrapper) pairs that follow a fitted model's score and predictions."""
+    global _PATCHES
+    if _PATCHES is None:
+        from .sklearn import INTEGRATION
+
+        enabled = lambda: INTEGRATION.enabled  # noqa: E731
+        predict = safe_wrapper(NAME, _before_predict, _after_predict, enabled=enabled)
+        _PATCHES = [("score", safe_wrapper(NAME, _before_score, _after_score, enabled=enabled)),
+                    ("predict", predict), ("predict_proba", predict)]
+    return _PATCHES
+
+
+_PATCHES: list[tuple[str, Callable]] | None = None
+
+
+def metric_function_wrapper(name: str, enabled: Callable[[], bool]) -> Callable:
+    """Wrapper for ``sklearn.metrics.<name>``: log it when its y_pred came from a tracked model."""
+
+    def before(call: Call) -> bool:
+        if not options.get(NAME, "log_post_training_metrics") or not _predictions:
+            return False
+        args, kwargs = call.args, call.kwargs
+        candidates = list(args[1:2]) + [kwargs[k] for k in ("y_pred", "y_score", "y_proba", "y_prob", "probas_pred") if k in kwargs]
+        for candidate in candidates:
+            hit = _predictions.get(id(candidate))
+            if hit is not None and hit[0] is candidate:
+                call.state["run"], call.state["dataset"] = hit[1], hit[2]
+                return True
+        return False
+
+    def after(call: Call, result: Any) -> None:
+        try:
+            value = float(result)
+        except (TypeError, ValueError):
+            return  # per-class arrays (average=None) are not one metric
+        call.state["run"].log_metric(f"{name}-{call.state['dataset']}", value)
+
+    return safe_wrapper(NAME, before, after, enabled=enabled)
