@@ -27,7 +27,12 @@ METRIC_FUNCTIONS = (
     "mean_squared_error", "root_mean_squared_error", "mean_absolute_error", "median_absolute_error",
     "mean_absolute_percentage_error", "r2_score", "explained_variance_score", "max_error",
 )
-_OUR_FILES = (os.path.dirname(os.path.dirname(os.path.abspath(__file__))), os.sep + "wrapt" + os.sep, os.sep + "sklearn" + os.sep)
+_OUR_FILES = (
+    os.path.dirname(os.path.abspath(__file__)) + os.sep,
+    os.path.dirname(os.path.abspath(api.__file__)) + os.sep,
+    os.sep + "wrapt" + os.sep,
+    os.sep + "sklearn" + os.sep,
+)
 
 _model_runs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _predictions: dict[int, tuple[Any, Any, str]] = {}

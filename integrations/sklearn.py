@@ -119,14 +119,24 @@ def _fit_wrapper(method: str):
 _WRAPPERS: dict[str, Any] = {}
 
 
+def _owner(cls: type, method: str) -> type | None:
+    for klass in cls.__mro__:
+        if method in klass.__dict__:
+            return None if klass is object else klass
+    return None
+
+
 def patch_class(cls: type) -> None:
-    """Wrap the fit-like methods ``cls`` defines itself (inherited ones are already wrapped)."""
-    for method in FIT_METHODS:
-        if method in cls.__dict__:
-            REGISTRY.apply(NAME, cls, method, _WRAPPERS[method])
-    for method, wrapper in post_training_patches():
-        if method in cls.__dict__:
-            REGISTRY.apply(NAME, cls, method, wrapper)
+    """Wrap the fit-like methods of ``cls`` where they are defined, mixins included.
+
+    ``LogisticRegression.predict`` lives on a mixin outside the BaseEstimator tree, so each
+    method is wrapped on the class of the MRO that defines it (once, however many
+    estimators share it).
+    """
+    for method, wrapper in [(m, _WRAPPERS[m]) for m in FIT_METHODS] + post_training_patches():
+        owner = _owner(cls, method)
+        if owner is not None:
+            REGISTRY.apply(NAME, owner, method, wrapper)
 
 
 def _all_subclasses(root: type) -> list[type]:
@@ -147,8 +157,6 @@ def _patch(sklearn: Any) -> None:
         _WRAPPERS.setdefault(method, _fit_wrapper(method))
     for cls in [base.BaseEstimator, *_all_subclasses(base.BaseEstimator)]:
         patch_class(cls)
-    for mixin in (base.ClassifierMixin, base.RegressorMixin, base.ClusterMixin):
-        patch_class(mixin)
     inherited = base.BaseEstimator.__init_subclass__.__func__
 
     def __init_subclass__(cls, **kwargs):

@@ -20,6 +20,14 @@ _RUN_COLUMNS = (
 class RunReader:
     """Mixin with every read query; the class using it provides ``_conn`` and ``blobs``."""
 
+    def _flush_own_writes(self) -> None:
+        # Reads see what this process logged: points still queued are written first.
+        from ..writer import _writers
+
+        writer = _writers.get(self.root)
+        if writer is not None and writer.pending():
+            writer.flush()
+
     # -- experiments -------------------------------------------------------------------
     def list_experiments(self) -> list[Experiment]:
         """Every experiment, oldest first."""
@@ -38,6 +46,7 @@ class RunReader:
     # -- runs --------------------------------------------------------------------------
     def get_run(self, run_id: str) -> Run:
         """Return the run with this id (or unique id prefix), params, tags and latest metrics included."""
+        self._flush_own_writes()
         run_id = self.resolve_run_id(run_id)
         rows = self._conn().execute(
             f"SELECT {_RUN_COLUMNS} FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.id = ?", (run_id,)
@@ -65,6 +74,7 @@ class RunReader:
         Raises:
             InvalidFilter: the filter or order_by is malformed (the message points at the token).
         """
+        self._flush_own_writes()
         where, binds = compile_filter(filter)
         order, order_binds = compile_order_by(order_by)
         conditions = [where] if where else []
@@ -120,6 +130,7 @@ class RunReader:
     # -- metrics -----------------------------------------------------------------------
     def metric_keys(self, run_id: str) -> list[str]:
         """Names of every metric the run has logged, sorted."""
+        self._flush_own_writes()
         run_id = self.resolve_run_id(run_id)
         rows = self._conn().execute("SELECT key FROM latest_metrics WHERE run_id = ? ORDER BY key", (run_id,))
         return [r[0] for r in rows]
@@ -130,6 +141,7 @@ class RunReader:
         Points with the same step keep the order they were logged in (k-fold loops and
         resumed runs repeat steps; nothing is dropped).
         """
+        self._flush_own_writes()
         run_id = self.resolve_run_id(run_id)
         rows = self._conn().execute(
             "SELECT c.points FROM metric_chunks c JOIN metric_keys k ON k.id = c.key_id"
@@ -144,6 +156,7 @@ class RunReader:
 
     def count_points(self, run_id: str | None = None) -> int:
         """How many metric points are stored (for one run or in all)."""
+        self._flush_own_writes()
         if run_id is None:
             return self._conn().execute("SELECT COALESCE(SUM(n), 0) FROM metric_chunks").fetchone()[0]
         run_id = self.resolve_run_id(run_id)

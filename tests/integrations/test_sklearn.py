@@ -1,0 +1,369 @@
+"""The scikit-learn integration against real scikit-learn on tiny data."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import threading
+
+import pytest
+
+pytest.importorskip("sklearn", reason="pip install 'autolog[sklearn]'")
+
+import numpy as np  # noqa: E402
+
+import autolog as al  # noqa: E402
+from autolog import autolog  # noqa: E402
+
+
+@pytest.fixture
+def data():
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=200, n_features=6, random_state=0)
+    return X[:150], X[150:], y[:150], y[150:]
+
+
+def _runs(store, **kw):
+    return store.search_runs(**kw)
+
+
+def test_fit_logs_params_training_metrics_and_model(store, data):
+    from sklearn.linear_model import LogisticRegression
+
+    X_train, X_test, y_train, y_test = data
+    autolog()
+    model = LogisticRegression(C=0.5, max_iter=200).fit(X_train, y_train)
+    run = store.get_run(al.last_run().id)
+    assert run.status == "FINISHED"
+    assert run.name.startswith("LogisticRegression-")
+    assert run.params["C"] == "0.5" and run.params["max_iter"] == "200"
+    assert run.tags["autolog.integration"] == "sklearn"
+    assert run.tags["estimator_name"] == "LogisticRegression"
+    for key in ("training_accuracy_score", "training_precision_score", "training_recall_score", "training_f1_score",
+                "training_log_loss", "training_roc_auc", "training_score"):
+        assert key in run.metrics, key
+    assert run.metrics["training_score"] == pytest.approx(model.score(X_train, y_train))
+    assert run.params["dataset.X_train.shape"] == "150x6"
+    paths = [a.path for a in store.list_artifacts(run.id)]
+    assert "model/model.skops" in paths and "model/meta.json" in paths
+
+
+def test_loaded_model_predicts_the_same(store, data):
+    from sklearn.ensemble import RandomForestClassifier
+
+    from autolog.integrations.sklearn import load_model
+
+    X_train, X_test, y_train, _ = data
+    autolog()
+    model = RandomForestClassifier(n_estimators=5, random_state=0).fit(X_train, y_train)
+    loaded = load_model(al.last_run().id)
+    assert np.array_equal(loaded.predict(X_test), model.predict(X_test))
+
+
+def test_regressor_metrics_and_sample_weight(store, data):
+    from sklearn.linear_model import Ridge
+
+    X_train, _, y_train, _ = data
+    autolog()
+    weights = np.linspace(0.1, 1.0, len(y_train))
+    model = Ridge().fit(X_train, y_train, sample_weight=weights)
+    run = store.get_run(al.last_run().id)
+    for key in ("training_mean_squared_error", "training_root_mean_squared_error", "training_mean_absolute_error", "training_r2_score"):
+        assert key in run.metrics
+    assert run.metrics["training_score"] == pytest.approx(model.score(X_train, y_train, sample_weight=weights))
+
+
+def test_patched_fit_keeps_signature_name_and_doc():
+    from sklearn.ensemble import RandomForestClassifier
+
+    before = inspect.signature(RandomForestClassifier.fit)
+    doc = RandomForestClassifier.fit.__doc__
+    autolog()
+    assert inspect.signature(RandomForestClassifier.fit) == before
+    assert RandomForestClassifier.fit.__name__ == "fit"
+    assert RandomForestClassifier.fit.__doc__ == doc
+
+
+def test_available_if_delegation_survives(store, data):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    autolog()
+    pipe = Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression())])
+    assert hasattr(pipe, "predict_proba")
+    assert not hasattr(Pipeline([("scale", StandardScaler())]), "predict_proba")
+
+
+def test_disable_restores_originals_exactly():
+    from sklearn.base import BaseEstimator
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.ensemble._forest import BaseForest
+
+    original = BaseForest.__dict__["fit"]
+    had_hook = "__init_subclass__" in BaseEstimator.__dict__
+    autolog()
+    assert BaseForest.__dict__["fit"] is not original
+    autolog(disable=True)
+    assert BaseForest.__dict__["fit"] is original
+    assert RandomForestClassifier.fit is original
+    assert ("__init_subclass__" in BaseEstimator.__dict__) == had_hook
+
+
+def test_autolog_twice_patches_once(store, data):
+    from sklearn.linear_model import LogisticRegression
+
+    X_train, _, y_train, _ = data
+    autolog()
+    wrapped = LogisticRegression.__dict__["fit"]
+    autolog(log_models=False)
+    assert LogisticRegression.__dict__["fit"] is wrapped
+    LogisticRegression().fit(X_train, y_train)
+    run = al.last_run()
+    assert not [a for a in store.list_artifacts(run.id) if a.path.startswith("model/")]
+    assert len(_runs(store)) == 1
+
+
+def test_pipeline_and_grid_search_log_one_parent_run(store, data):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X_train, _, y_train, _ = data
+    autolog(log_models=False, max_tuning_runs=2)
+    Pipeline([("scale", StandardScaler()), ("clf", LogisticRegression())]).fit(X_train, y_train)
+    assert [r.name.split("-")[0] for r in _runs(store)] == ["Pipeline"]
+    pipe_run = store.get_run(al.last_run().id)
+    assert pipe_run.params["clf__C"] == "1.0"
+    search = GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0, 10.0, 100.0]}, cv=3).fit(X_train, y_train)
+    parent = store.get_run(al.last_run().id)
+    assert parent.name.startswith("GridSearchCV-")
+    assert parent.params["best_C"] == str(search.best_params_["C"])
+    assert parent.metrics["best_cv_score"] == pytest.approx(search.best_score_)
+    assert "cv_results.csv" in [a.path for a in store.list_artifacts(parent.id)]
+    children = store.child_runs(parent.id)
+    assert len(children) == 2
+    assert {c.params["C"] for c in children} <= {"0.1", "1.0", "10.0", "100.0"}
+    assert all("mean_test_score" in c.metrics for c in children)
+    # 1 pipeline + 1 search + 2 candidates: the search's 12 inner fits made no runs.
+    assert len(_runs(store)) == 4
+
+
+def test_cross_val_score_creates_no_runs(store, data):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_score
+
+    X_train, _, y_train, _ = data
+    autolog()
+    cross_val_score(LogisticRegression(), X_train, y_train, cv=3)
+    assert _runs(store) == []
+
+
+def test_preprocessing_logs_only_when_asked(store, data):
+    from sklearn.preprocessing import StandardScaler
+
+    X_train = data[0]
+    autolog()
+    StandardScaler().fit(X_train)
+    assert _runs(store) == []
+    autolog(log_preprocessing=True)
+    StandardScaler().fit(X_train)
+    assert len(_runs(store)) == 1
+
+
+def test_fit_inside_user_run_logs_there_and_leaves_it_open(store, data):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    X_train, _, y_train, _ = data
+    autolog(log_models=False)
+    with al.start_run(name="mine") as run:
+        LogisticRegression(C=2.0).fit(X_train, y_train)
+        assert al.active_run() is run
+        assert store.get_run(run.id).status == "RUNNING"
+        # A sweep: other models in the same run go to child runs, never a param conflict.
+        for depth in (1, 2, 3):
+            DecisionTreeClassifier(max_depth=depth).fit(X_train, y_train)
+    mine = store.get_run(run.id)
+    assert mine.status == "FINISHED" and mine.params["C"] == "2.0"
+    children = store.child_runs(run.id)
+    assert sorted(c.params["max_depth"] for c in children) == ["1", "2", "3"]
+
+
+def test_failing_fit_raises_same_exception_and_run_failed(store):
+    from sklearn.linear_model import LogisticRegression
+
+    autolog()
+    bad = np.array([[np.nan, 1.0], [1.0, 2.0]])
+    with pytest.raises(ValueError) as info:
+        LogisticRegression().fit(bad, [0, 1])
+    assert "NaN" in str(info.value)
+    runs = _runs(store)
+    assert len(runs) == 1 and runs[0].status == "FAILED"
+
+
+def test_importing_sklearn_after_autolog_still_patches(tmp_path):
+    import subprocess
+
+    script = (
+        "import autolog, sys\n"
+        "autolog.autolog(log_models=False)\n"
+        "assert 'sklearn' not in sys.modules\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])\n"
+        "print(len(autolog.open_store().search_runs()))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "AUTOLOG_URI": str(tmp_path / "s")})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().endswith("1")
+
+
+def test_error_in_our_metrics_code_warns_and_keeps_fit_result(store, data, monkeypatch):
+    from sklearn.linear_model import LogisticRegression
+
+    from autolog.integrations import _sklearn_metrics
+
+    X_train, _, y_train, _ = data
+    monkeypatch.setenv("AUTOLOG_STRICT", "0")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug in autolog metrics")
+
+    monkeypatch.setattr(_sklearn_metrics, "training_metrics", broken)
+    import autolog.integrations.sklearn as integ
+
+    monkeypatch.setattr(integ, "training_metrics", broken)
+    from autolog import safety
+
+    safety.reset_warnings()
+    autolog(log_models=False)
+    with pytest.warns(safety.AutologWarning, match="bug in autolog metrics"):
+        model = LogisticRegression().fit(X_train, y_train)
+    assert hasattr(model, "coef_")
+    run = store.get_run(al.last_run().id)
+    assert run.status == "FINISHED" and run.params["C"] == "1.0"
+
+
+def test_error_in_our_code_raises_under_strict_mode(store, data, monkeypatch):
+    from sklearn.linear_model import LogisticRegression
+
+    import autolog.integrations.sklearn as integ
+
+    X_train, _, y_train, _ = data
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug in autolog metrics")
+
+    monkeypatch.setattr(integ, "training_metrics", broken)
+    autolog(log_models=False)
+    with pytest.raises(RuntimeError, match="bug in autolog"):
+        LogisticRegression().fit(X_train, y_train)
+
+
+def test_post_training_metrics_named_after_dataset(store, data):
+    from sklearn.linear_model import LogisticRegression
+
+    X_train, X_test, y_train, y_test = data
+    autolog(log_models=False)
+    # Metric functions are followed when imported after autolog() (like MLflow).
+    from sklearn.metrics import accuracy_score
+
+    model = LogisticRegression().fit(X_train, y_train)
+    score = model.score(X_test, y_test)
+    acc = accuracy_score(y_test, model.predict(X_test))
+    run = store.get_run(al.last_run().id)
+    assert run.metrics["LogisticRegression_score-X_test"] == pytest.approx(score)
+    assert run.metrics["accuracy_score-X_test"] == pytest.approx(acc)
+    autolog(log_models=False, log_post_training_metrics=False)
+    model.score(X_test, y_test)
+    assert len(store.metric_history(run.id, "LogisticRegression_score-X_test")) == 1
+
+
+def test_fits_in_two_threads_log_into_their_own_runs(store, data):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.tree import DecisionTreeClassifier
+
+    X_train, _, y_train, _ = data
+    autolog(log_models=False)
+    errors = []
+
+    def fit_tree():
+        try:
+            DecisionTreeClassifier(max_depth=2).fit(X_train, y_train)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=fit_tree)
+    thread.start()
+    LogisticRegression().fit(X_train, y_train)
+    thread.join()
+    assert not errors
+    runs = _runs(store)
+    assert sorted(r.name.split("-")[0] for r in runs) == ["DecisionTreeClassifier", "LogisticRegression"]
+    by_name = {r.name.split("-")[0]: r for r in runs}
+    assert "max_depth" in by_name["DecisionTreeClassifier"].params and "max_depth" not in by_name["LogisticRegression"].params
+
+
+def test_user_subclass_calling_super_fit_logs_once(store, data):
+    from sklearn.linear_model import LogisticRegression
+
+    X_train, _, y_train, _ = data
+    autolog(log_models=False)
+
+    class MyModel(LogisticRegression):
+        def fit(self, X, y, sample_weight=None):
+            return super().fit(X, y, sample_weight=sample_weight)
+
+    MyModel().fit(X_train, y_train)
+    runs = _runs(store)
+    assert len(runs) == 1 and runs[0].name.startswith("MyModel-")
+
+
+def test_log_metric_right_after_fit_goes_into_the_fit_run(store, data):
+    from sklearn.linear_model import LogisticRegression
+
+    X_train, X_test, y_train, y_test = data
+    autolog(log_models=False)
+    LogisticRegression().fit(X_train, y_train)
+    al.log_metric("holdout_accuracy", 0.9)
+    run = store.get_run(al.last_run().id)
+    assert run.metrics["holdout_accuracy"] == 0.9
+    assert len(_runs(store)) == 1
+
+
+def test_exclusive_logs_only_into_user_runs(store, data):
+    from sklearn.linear_model import LogisticRegression
+
+    X_train, _, y_train, _ = data
+    autolog(exclusive=True, log_models=False)
+    LogisticRegression().fit(X_train, y_train)
+    assert _runs(store) == []
+    with al.start_run() as run:
+        LogisticRegression().fit(X_train, y_train)
+    assert store.get_run(run.id).params["C"] == "1.0"
+
+
+def test_secret_params_are_redacted(store, data):
+    from sklearn.base import BaseEstimator, ClassifierMixin
+
+    X_train, _, y_train, _ = data
+    autolog(log_models=False)
+
+    class Remote(ClassifierMixin, BaseEstimator):
+        def __init__(self, api_key="sk-live-123", depth=2):
+            self.api_key = api_key
+            self.depth = depth
+
+        def fit(self, X, y):
+            self.classes_ = np.unique(y)
+            return self
+
+        def predict(self, X):
+            return np.full(len(X), self.classes_[0])
+
+    Remote().fit(X_train, y_train)
+    run = store.get_run(al.last_run().id)
+    assert run.params["api_key"] == "***" and run.params["depth"] == "2"
