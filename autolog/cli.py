@@ -11,6 +11,7 @@ import argparse
 import importlib
 import json
 import math
+import sqlite3
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -244,10 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if hasattr(args, "module"):
             return int(importlib.import_module(args.module).run(args, store) or 0)
         return int(args.func(args, store) or 0)
-    except AutologError as exc:
+    except (AutologError, ValueError) as exc:  # bad input: an unknown run, a bad filter or path
         print(f"autolog: error: {exc}", file=sys.stderr)
         return 2
-    except (OSError, RuntimeError, ConnectionError) as exc:
+    except (OSError, RuntimeError, ConnectionError, sqlite3.Error) as exc:  # e.g. a damaged store
         print(f"autolog: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -46,3 +46,7 @@ class RunNotFound(AutologError, LookupError, ValueError):
 
 class InvalidState(AutologError, ValueError):
     """The call does not fit the current state (no active run, run already active, ...)."""
+
+
+class MissingDependency(AutologError, ImportError):
+    """An optional package a feature needs is not installed; the message names the extra."""

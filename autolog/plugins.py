@@ -249,7 +249,8 @@ def _framework_available(integration: Integration) -> bool:
 
     for module_name in (integration.module, *integration.also_modules):
         try:
-            if find_spec(module_name) is not None:
+            # find_spec("torch.utils.tensorboard") imports torch; the top package's spec imports nothing.
+            if find_spec(module_name.partition(".")[0]) is not None:
                 return True
         except (ImportError, ValueError):
             continue

@@ -15,6 +15,7 @@ MAX_KEY_LENGTH = 250
 MAX_NAME_LENGTH = 500
 MAX_PARAM_LENGTH = 8000
 MAX_TAG_LENGTH = 8000
+MAX_STEP = 2**53  # steps are exact in a float64 and fit SQLite's INTEGER
 RUN_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
 END_STATUSES = ("FINISHED", "FAILED", "KILLED")
 
@@ -26,12 +27,20 @@ def _has_control(text: str) -> bool:
     return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
 
 
+def _check_utf8(text: str, argument: str) -> None:
+    # SQLite stores UTF-8: a lone surrogate would fail later, inside the writer thread.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidName(f"{argument} must be valid UTF-8 text (no lone surrogates): {text!r:.80}") from None
+
+
 def check_key(key: Any, argument: str = "key") -> str:
     """Validate a metric/param/tag key: a non-empty str, no ``..``, no leading ``/``."""
+    if not isinstance(key, str):
+        raise InvalidType(f"{argument} must be a str, got {type(key).__name__} {key!r:.80}")
     if key in _checked_keys:
         return key
-    if not isinstance(key, str):
-        raise InvalidType(f"{argument} must be a str, got {type(key).__name__} {key!r}")
     if not key or not key.strip():
         raise InvalidName(f"{argument} must not be empty, got {key!r}")
     if len(key) > MAX_KEY_LENGTH:
@@ -40,6 +49,7 @@ def check_key(key: Any, argument: str = "key") -> str:
         raise InvalidName(f"{argument} must not start with '/' or contain '..' or '\\': {key!r}")
     if _has_control(key):
         raise InvalidName(f"{argument} must not contain control characters: {key!r}")
+    _check_utf8(key, argument)
     if len(_checked_keys) < 100_000:
         _checked_keys.add(key)
     return key
@@ -55,6 +65,7 @@ def check_name(name: Any, argument: str = "name") -> str:
         raise InvalidName(f"{argument} is {len(name)} characters long; the limit is {MAX_NAME_LENGTH}")
     if _has_control(name):
         raise InvalidName(f"{argument} must not contain control characters: {name!r}")
+    _check_utf8(name, argument)
     return name
 
 
@@ -78,7 +89,7 @@ def metric_step(step: Any, key: str) -> int:
         raise InvalidMetric(f"step of metric {key!r} must be an int, got {type(step).__name__} {step!r}") from None
     if isinstance(step, float) and (math.isnan(step) or step != as_int):
         raise InvalidMetric(f"step of metric {key!r} must be an integer, got {step!r}")
-    if not -(2**53) <= as_int <= 2**53:
+    if not -MAX_STEP <= as_int <= MAX_STEP:
         raise InvalidMetric(f"step of metric {key!r} must be within ±2**53, got {step!r}")
     return as_int
 
@@ -90,6 +101,7 @@ def text_value(value: Any, argument: str, limit: int) -> str:
         raise InvalidName(f"{argument} is {len(text)} characters long; the limit is {limit}")
     if "\x00" in text:
         raise InvalidName(f"{argument} must not contain NUL characters")
+    _check_utf8(text, argument)
     return text
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .. import env, validation
+from .. import env, validation, writer
 from ..errors import ArtifactNotFound, ParamConflict, RunNotFound
 from . import series
 from .artifacts import BlobRepository, safe_artifact_path
@@ -79,13 +79,21 @@ class SQLiteStore(RunReader):
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
+        exit_deadline = writer._exit_deadline
+        if exit_deadline is not None:
+            # The interpreter is exiting: a store locked by another process must not
+            # hold it for the whole busy timeout, only for what is left of the exit budget.
+            conn.execute(f"PRAGMA busy_timeout = {max(1, int((exit_deadline - time.monotonic()) * 1000))}")
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # SQLite may already have rolled back (disk full, I/O error); a failed COMMIT
+            # leaves the transaction open. Either way the caller sees the original error.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     def close(self) -> None:
         """Close this thread's connection (others close when their threads end)."""

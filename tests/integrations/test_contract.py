@@ -21,9 +21,51 @@ def _sklearn_fit():
     LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
 
 
+def _xgboost_fit():
+    import numpy as np
+    import xgboost
+
+    X = np.arange(40, dtype=float).reshape(20, 2)
+    xgboost.train({"objective": "reg:squarederror"}, xgboost.DMatrix(X, label=X[:, 0]), 3)
+
+
+def _lightgbm_fit():
+    import lightgbm
+    import numpy as np
+
+    X = np.arange(400, dtype=float).reshape(200, 2)
+    lightgbm.train({"objective": "regression", "verbose": -1}, lightgbm.Dataset(X, label=X[:, 0]), 3)
+
+
 # name -> (framework module, fit function, "module:attribute.path" that gets patched)
+def _lightning_fit():
+    import lightning.pytorch as pl
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    class Tiny(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(2, 1)
+
+        def training_step(self, batch, batch_idx):
+            loss = torch.nn.functional.mse_loss(self.layer(batch[0]), batch[1])
+            self.log("loss", loss)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    x = torch.arange(16, dtype=torch.float32).reshape(8, 2)
+    pl.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False).fit(Tiny(), DataLoader(TensorDataset(x, x[:, :1]), batch_size=4))
+
+
 CASES = {
     "sklearn": ("sklearn", _sklearn_fit, "sklearn.linear_model._logistic:LogisticRegression.fit"),
+    "xgboost": ("xgboost", _xgboost_fit, "xgboost:train"),
+    "lightgbm": ("lightgbm", _lightgbm_fit, "lightgbm:train"),
+    "lightning": ("lightning", _lightning_fit, "lightning.pytorch:Trainer.fit"),
 }
 
 

@@ -1,0 +1,415 @@
+"""Environment capture: the code version, command line, packages, hardware and data of a run.
+
+``start(run)`` takes a cheap snapshot of what can change later (working directory, command
+line, allow-listed environment variables) on the caller's thread, then does everything slow
+(git, ``importlib.metadata``, hardware, DVC files) in a daemon thread, so run start stays
+fast. The run's end waits a bounded time (``$AUTOLOG_CAPTURE_TIMEOUT``, 5 s) for it. Every
+piece is optional: what could not be captured is named in the tag ``capture.failed`` and the
+run goes on. Nothing captured carries credentials: URLs lose their user-info, environment
+variables are read from an allowlist only, and ``scrub`` removes token-shaped text and
+``key=value`` secrets from every tag, the command line and the added lines of the diff.
+
+Written per run — tags: ``git.commit``, ``git.branch`` (or ``git.detached``), ``git.remote``,
+``git.dirty``, ``git.untracked``, ``source.entry_point``, ``source.command``, ``source.cwd``,
+``user``, ``host``, ``python.version``, ``python.executable``, ``platform``, ``version.<framework>``,
+``env.<VAR>``, ``dvc.<path>``, ``capture.failed``; artifacts: ``environment/requirements.txt``,
+``environment/git.diff``, ``environment/hardware.json``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import sys
+import threading
+import time
+from typing import Any
+
+from . import env, safety
+
+# json, platform, subprocess, importlib.metadata... are imported inside the capture thread:
+# importing them here would put their cost on `import autolog` or on the first run start.
+
+ARTIFACT_DIR = "environment"
+# Environment variables are never captured wholesale: only these, which change results.
+ENV_ALLOWLIST = (
+    "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "PYTHONHASHSEED", "CUBLAS_WORKSPACE_CONFIG",
+    "TF_DETERMINISTIC_OPS", "KERAS_BACKEND", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+    "WORLD_SIZE", "RANK", "LOCAL_RANK",
+)
+# Tag suffix -> distribution name, for every framework autolog integrates (plus the array stack).
+FRAMEWORKS = {
+    "torch": "torch", "keras": "keras", "tensorflow": "tensorflow", "sklearn": "scikit-learn",
+    "xgboost": "xgboost", "lightgbm": "lightgbm", "lightning": "lightning",
+    "pytorch_lightning": "pytorch-lightning", "tensorboard": "tensorboard", "jax": "jax",
+    "numpy": "numpy", "pandas": "pandas", "mlflow": "mlflow", "autolog": "autolog",
+}
+MAX_TAG = 8000
+REDACTED = "***"
+# Failures we expect from the environment (vcs.CaptureError is a RuntimeError); anything
+# else is our bug, raised at the run's end in strict mode.
+EXPECTED = (RuntimeError, OSError, ValueError, UnicodeError, ImportError, LookupError)
+
+# -- secrets ---------------------------------------------------------------------------
+# A name is secret when it *ends* in one of these: HF_TOKEN, api_key, --password, but not
+# tokenizer or max_tokens (ML code is full of those, and a diff must stay applicable).
+_SECRET_NAME = r"(?:pass(?:word|wd|phrase)?|token|secret|api[_-]?key|apikey|credentials?|private[_-]?key|access[_-]?key|authorization)"
+
+
+@functools.lru_cache(maxsize=1)
+def _patterns() -> tuple[re.Pattern, re.Pattern, re.Pattern, re.Pattern]:
+    # Compiled on first use, in the capture thread, not at `import autolog`.
+    flag = re.compile(rf"{_SECRET_NAME}$", re.I)
+    userinfo = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@'\"]*@")
+    tokens = re.compile(
+        r"\b(?:gh[pousr]_[A-Za-z0-9]{16,}|github_pat_\w{20,}|glpat-[\w-]{16,}|xox[abprs]-[\w-]{10,}|(?:AKIA|ASIA)[0-9A-Z]{16}"
+        r"|sk-[\w-]{16,}|hf_[A-Za-z0-9]{16,}|AIza[\w-]{30,}|eyJ[\w-]{10,}\.[\w-]{10,}\.[\w-]{10,})"
+    )
+    assignment = re.compile(
+        rf"(?P<key>\b[\w.-]*{_SECRET_NAME})(?P<sep>['\"]?\s*[=:]\s*)(?P<val>\"[^\"\n]*\"|'[^'\n]*'|[^\s,;&'\"]+)", re.I
+    )
+    return flag, userinfo, tokens, assignment
+
+
+def scrub(text: str, code: bool = False) -> str:
+    """Remove credentials from ``text``: URL user-info, token-shaped strings, ``secret=value`` pairs.
+
+    With ``code=True`` (lines of a diff) only quoted values are replaced, so the patch still
+    applies and the code still parses.
+    """
+    _flag, userinfo, tokens, assignment = _patterns()
+    text = userinfo.sub(r"\1", text)
+    text = tokens.sub(REDACTED, text)
+
+    def replace(match: re.Match) -> str:
+        value = match["val"]
+        if value[0] in "'\"":
+            return f"{match['key']}{match['sep']}{value[0]}{REDACTED}{value[0]}"
+        return match[0] if code else f"{match['key']}{match['sep']}{REDACTED}"
+
+    return assignment.sub(replace, text)
+
+
+def redact_argv(argv: list[str]) -> list[str]:
+    """A command line with the values of secret-named options (``--token X``, ``--api-key=X``) hidden."""
+    secret_flag = _patterns()[0]
+    out: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next and not arg.startswith("-"):
+            out.append(REDACTED)
+            hide_next = False
+            continue
+        hide_next = False
+        if arg.startswith("-") and len(arg) > 1:
+            name, eq, _value = arg.partition("=")
+            if secret_flag.search(name.lstrip("-")):
+                if eq:
+                    out.append(f"{name}={REDACTED}")
+                else:
+                    out.append(arg)
+                    hide_next = True
+                continue
+        out.append(scrub(arg))
+    return out
+
+
+def scrub_diff(diff: bytes) -> bytes:
+    """Scrub the added lines of a patch (context lines must stay as they are for it to apply)."""
+    lines = diff.split(b"\n")
+    for i, line in enumerate(lines):
+        if line.startswith(b"+") and not line.startswith(b"+++ "):
+            text = line.decode("utf-8", "surrogateescape")
+            clean = scrub(text, code=True)
+            if clean != text:
+                lines[i] = clean.encode("utf-8", "surrogateescape")
+    return b"\n".join(lines)
+
+
+_cache: dict[str, Any] = {}
+_cache_lock = threading.Lock()
+_captures: dict[str, Capture] = {}
+
+
+def capture_timeout() -> float:
+    """Seconds a run's end waits for its environment capture (``$AUTOLOG_CAPTURE_TIMEOUT``, default 5)."""
+    return env.number(env.AUTOLOG_CAPTURE_TIMEOUT, 5.0)
+
+
+def start(run: Any) -> Capture:
+    """Snapshot the process now and capture the rest in a background thread; return the capture."""
+    capture = Capture(run, snapshot())
+    run.add_end_hook(capture.wait)
+    capture.thread.start()
+    return capture
+
+
+def snapshot() -> dict[str, Any]:
+    """What may change during the run, taken on the calling thread (microseconds)."""
+    main = sys.modules.get("__main__")
+    main_file = getattr(main, "__file__", None)
+    spec = getattr(main, "__spec__", None)
+    argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
+    if "ipykernel" in sys.modules or "google.colab" in sys.modules:
+        entry = "notebook"
+    elif spec is not None and getattr(spec, "name", None) and spec.name != "__main__":
+        entry = f"-m {spec.name.removesuffix('.__main__')}"
+    elif main_file:
+        entry = os.path.abspath(main_file)
+    else:
+        entry = "interactive"
+    try:
+        cwd = os.getcwd()
+    except OSError:  # the working directory was deleted
+        cwd = None
+    return {
+        "argv": argv,
+        "entry": entry,
+        "main_file": os.path.abspath(main_file) if main_file else None,
+        "cwd": cwd,
+        "env": {k: os.environ[k] for k in ENV_ALLOWLIST if k in os.environ},
+    }
+
+
+def search_dir(snap: dict[str, Any]) -> str | None:
+    """Where to look for the repository: the script's folder, else the working directory."""
+    main_file = snap.get("main_file")
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    if main_file and not any(os.path.realpath(main_file).startswith(p + os.sep) for p in prefixes):
+        # `python -m pytest` and console scripts live inside the environment, not the project.
+        return os.path.dirname(main_file)
+    return snap.get("cwd")
+
+
+class Capture:
+    """One run's environment capture: gathered in a thread, written to the run once."""
+
+    def __init__(self, run: Any, snap: dict[str, Any]) -> None:
+        self.run = run
+        self.snap = snap
+        self.tags: dict[str, str] = {}
+        self.artifacts: dict[str, bytes] = {}
+        self.failed: list[str] = []
+        self.error: BaseException | None = None
+        self.repo_root: str | None = None
+        self.step = ""
+        self._written = False
+        self._lock = threading.Lock()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._work, name=f"autolog-capture-{run.id[:8]}", daemon=True)
+        _captures[run.id] = self
+
+    # -- the thread ------------------------------------------------------------------
+    def _work(self) -> None:
+        # Hand the GIL straight back: start_run is waiting in Thread.start() for this thread.
+        time.sleep(0)
+        try:
+            for name, step in (
+                ("source", self._source), ("system", self._system), ("versions", self._versions),
+                ("git", self._git), ("dvc", self._dvc), ("requirements", self._requirements),
+                ("hardware", self._hardware),
+            ):
+                if self._written:
+                    return
+                self.step = name
+                try:
+                    step()
+                except EXPECTED as exc:
+                    self.failed.append(f"{name}: {_reason(exc)}")
+                except Exception as exc:  # our bug: recorded, and raised at the run's end in strict mode
+                    self.failed.append(f"{name}: {_reason(exc)}")
+                    self.error = exc
+            self.write()
+        finally:
+            self.done.set()
+
+    def _source(self) -> None:
+        import shlex
+
+        snap = self.snap
+        self.tags["source.command"] = _clip(shlex.join(redact_argv(snap["argv"])))
+        self.tags["source.entry_point"] = snap["entry"]  # made relative to the repository by _git
+        if snap["cwd"]:
+            self.tags["source.cwd"] = snap["cwd"]
+        for key, value in snap["env"].items():
+            self.tags[f"env.{key}"] = value
+
+    def _system(self) -> None:
+        import getpass
+        import platform
+        import socket
+
+        try:
+            self.tags["user"] = getpass.getuser()
+        except Exception:  # no passwd entry (containers): not worth a failure tag
+            self.tags["user"] = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+        self.tags["host"] = socket.gethostname()
+        self.tags["python.version"] = platform.python_version()
+        self.tags["python.executable"] = sys.executable
+        self.tags["platform"] = platform.platform()
+
+    def _versions(self) -> None:
+        from importlib import metadata
+
+        for tag, dist in FRAMEWORKS.items():
+            try:
+                self.tags[f"version.{tag}"] = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                continue
+
+    def _git(self) -> None:
+        from .vcs import CaptureError, git_state
+
+        snap = self.snap
+        base = search_dir(snap)
+        entry = snap["entry"]
+        if base is None:
+            raise CaptureError("the working directory no longer exists")
+        store_root = getattr(self.run.store, "root", None)
+        state = git_state(base, exclude=[store_root] if store_root else [])
+        self.repo_root = state.root
+        self.failed += state.failed
+        self.tags.update(state.tags)
+        if state.diff is not None:
+            self.artifacts[f"{ARTIFACT_DIR}/git.diff"] = scrub_diff(state.diff)
+        # Paths relative to the repository, so they mean the same thing in any clone.
+        if os.path.isabs(entry):
+            self.tags["source.entry_point"] = _relative(entry, state.root)
+        if snap["cwd"]:
+            self.tags["source.cwd"] = _relative(snap["cwd"], state.root)
+
+    def _dvc(self) -> None:
+        root = self.repo_root or search_dir(self.snap)
+        if root:
+            from .vcs import dvc_hashes
+
+            hashes, failed = dvc_hashes(root, use_git=self.repo_root is not None)
+            self.failed += failed
+            self.tags.update({f"dvc.{path}": value for path, value in hashes.items()})
+
+    def _requirements(self) -> None:
+        self.artifacts[f"{ARTIFACT_DIR}/requirements.txt"] = _cached("requirements", requirements).encode("utf-8")
+
+    def _hardware(self) -> None:
+        import json
+
+        from .sysmetrics import hardware
+
+        info = _cached("hardware", hardware)
+        self.artifacts[f"{ARTIFACT_DIR}/hardware.json"] = json.dumps(info, indent=2, sort_keys=True).encode("utf-8")
+        if info.get("gpu_error"):
+            self.failed.append(f"hardware.gpus: {info['gpu_error']}")
+
+    # -- writing -----------------------------------------------------------------------
+    def write(self) -> None:
+        """Write what was gathered into the run (once: from the thread, or from the run's end)."""
+        with self._lock:
+            if self._written:
+                return
+            self._written = True
+        from .params import is_secret_key  # the core's key-pattern redaction, as for params
+
+        # Copies (atomic in C): the thread may still be adding when the run's end writes.
+        # dvc.<path> keys are file paths (data/tokenizer.json), their values content hashes.
+        tags = {
+            k: REDACTED if is_secret_key(k) and not k.startswith("dvc.") else _clip(scrub(str(v)))
+            for k, v in dict(self.tags).items()
+        }
+        for path, data in dict(self.artifacts).items():
+            try:
+                self.run.log_bytes(data, path)
+            except EXPECTED as exc:
+                self.failed.append(f"{path}: {_reason(exc)}")
+        if self.failed:
+            tags["capture.failed"] = _clip(scrub("; ".join(list(self.failed))))
+        try:
+            self.run.set_tags(tags)
+        except EXPECTED as exc:
+            safety.warn_once("capture-tags", f"autolog: could not record the environment of run {self.run.id[:8]}: {exc}")
+
+    def wait(self, run: Any = None, status: str | None = None) -> None:
+        """End hook: wait (bounded) for the capture, then write whatever it has."""
+        timeout = capture_timeout()
+        if not self.done.wait(timeout):
+            self.failed.append(f"{self.step}: not finished {timeout:g} s after the run ended")
+            self.write()
+            from .vcs import kill_running
+
+            kill_running(self.thread.ident)  # a hung git must not outlive the run
+        _captures.pop(self.run.id, None)
+        if self.error is not None and env.strict():
+            error, self.error = self.error, None
+            raise error
+
+
+def _relative(path: str, root: str | None) -> str:
+    if root:
+        try:
+            rel = os.path.relpath(os.path.realpath(path), os.path.realpath(root))
+        except ValueError:  # another drive on Windows
+            return path
+        if rel != ".." and not rel.startswith(".." + os.sep):
+            return rel.replace(os.sep, "/")
+    return path
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1][:300] if text else type(exc).__name__
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_TAG else text[: MAX_TAG - 15] + "... [truncated]"
+
+
+def _cached(name: str, compute) -> Any:
+    # Installed packages and hardware do not change within a process; sweeps pay once.
+    with _cache_lock:
+        if name not in _cache:
+            _cache[name] = compute()
+        return _cache[name]
+
+
+def requirements() -> str:
+    """The installed distributions as a pip requirements file (from ``importlib.metadata``, no pip)."""
+    import platform
+    from importlib import metadata
+
+    lines: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"] if dist.metadata else None
+        if not name:
+            continue
+        key = name.lower().replace("_", "-").replace(".", "-")
+        if key in lines:  # the first one on sys.path is the one Python imports
+            continue
+        lines[key] = _requirement_line(dist, name)
+    header = (
+        f"# Installed distributions of {sys.executable} (Python {platform.python_version()}), "
+        f"captured by autolog on {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+    )
+    return header + "\n".join(lines[k] for k in sorted(lines)) + "\n"
+
+
+def _requirement_line(dist: Any, name: str) -> str:
+    import json
+
+    try:
+        direct = json.loads(dist.read_text("direct_url.json") or "null")
+    except (ValueError, OSError):
+        direct = None
+    if isinstance(direct, dict):
+        url = scrub(str(direct.get("url", "")))
+        vcs = direct.get("vcs_info")
+        if isinstance(vcs, dict) and vcs.get("commit_id"):
+            return f"{name} @ {vcs.get('vcs', 'git')}+{url}@{vcs['commit_id']}"
+        if (direct.get("dir_info") or {}).get("editable"):
+            # A local checkout: pip cannot fetch it, so say where it came from instead.
+            return f"# {name}=={dist.version}  (editable install from {url})"
+    return f"{name}=={dist.version}"
+
+
+def capture_of(run_id: str) -> Capture | None:
+    """The capture still running for ``run_id`` (tests and run end use it)."""
+    return _captures.get(run_id)

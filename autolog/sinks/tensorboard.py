@@ -1,0 +1,359 @@
+"""The store seen through TensorBoard: incremental event-file export and ``autolog ui``.
+
+Each autolog run becomes one TensorBoard run folder ``<run name>-<short id>`` holding
+every metric history as scalars (the store's steps and wall times; values as float32,
+the precision TensorBoard's fast loader reads) and an hparams session (params, start
+time, final status), so TensorBoard's HPARAMS table and parallel-coordinates views
+compare the runs by their final metrics.
+
+TensorBoard's fast loader keeps one value per step and tag (the last one written), so a
+metric logged twice at the same step (k-fold loops, resumed runs) shows its last value
+there, while ``--load_fast=false`` and the store itself keep both.
+
+Exports are incremental. A small SQLite file in the logdir remembers, per run, the
+folder name, the params and end status already written, and per metric how many points
+were written and up to which step; a later export appends only the new points, in a new
+event file, so TensorBoard never sees a point twice. When something cannot be appended
+(params added after the first export, points logged at an earlier step, a run reopened)
+the run's folder is rewritten. Event files are written under a temporary name and
+renamed, and a run's state commits after its file is in place; a file left by a crash
+in between is recognised by its sequence number and removed on the next export.
+
+Only the ``tensorboard`` package is needed, not TensorFlow (see :mod:`.tfevents`); it is
+imported inside functions so that ``autolog --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from contextlib import closing
+from typing import Any
+
+from ..errors import RunNotFound
+from . import tfevents
+from .tfevents import END_STATUS
+
+STATE_FILE = ".autolog-export.db"
+DEFAULT_PORT = 6006
+RELOAD_SECONDS = 15.0
+SCALAR_SAMPLES = 10_000  # points per curve TensorBoard keeps; "0" would mean none, not all
+_UNSAFE = re.compile(r"[^A-Za-z0-9._+=@-]+")
+
+
+def run_dir_name(run: Any) -> str:
+    """The TensorBoard run name of an autolog run: ``<run name>-<first 8 id chars>``, file-system safe."""
+    name = _UNSAFE.sub("_", run.name).strip("._") or "run"
+    return f"{name[:80]}-{run.id[:8]}"
+
+
+def _hparam_value(text: str) -> bool | float | str:
+    # Params are stored as text; numbers and booleans become real values again so that
+    # TensorBoard can place them on numeric axes in the parallel-coordinates view.
+    if text in ("True", "true", "False", "false"):
+        return text in ("True", "true")
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return number if math.isfinite(number) else text
+
+
+class _State:
+    """The export state in ``<logdir>/.autolog-export.db``: one row per exported run."""
+
+    def __init__(self, logdir: str) -> None:
+        self.conn = sqlite3.connect(os.path.join(logdir, STATE_FILE), timeout=60.0, isolation_level=None)
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, dir TEXT NOT NULL, params TEXT NOT NULL,"
+            " end_status TEXT, seq INTEGER NOT NULL, total INTEGER NOT NULL, keys TEXT NOT NULL)")
+
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT dir, params, end_status, seq, total, keys FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        return {"dir": row[0], "params": json.loads(row[1]), "end_status": row[2], "seq": row[3], "total": row[4], "keys": json.loads(row[5])}
+
+    def put(self, run_id: str, row: dict[str, Any]) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (run_id, row["dir"], json.dumps(row["params"], sort_keys=True), row["end_status"], row["seq"], row["total"],
+             json.dumps(row["keys"], sort_keys=True)))
+
+    def run_ids(self) -> dict[str, str]:
+        return dict(self.conn.execute("SELECT run_id, dir FROM runs").fetchall())
+
+
+def _new_points(history: list[Any], prev: list[int] | None) -> list[Any] | None:
+    """The points of ``history`` not yet exported, or None when they cannot simply be appended.
+
+    ``prev`` is ``[count, max_step, count_below_max_step]`` of the last export. The history
+    is sorted by step and keeps log order within a step, so when no new point has a step
+    below ``max_step`` the first ``count`` points are exactly the exported ones.
+    """
+    if prev is None:
+        return history
+    count, max_step, below = prev
+    if len(history) < count or sum(1 for p in history if p.step < max_step) != below:
+        return None
+    return history[count:]
+
+
+def _key_state(history: list[Any]) -> list[int]:
+    if not history:
+        return [0, 0, 0]
+    top = history[-1].step
+    return [len(history), top, sum(1 for p in history if p.step < top)]
+
+
+def _export_run(tb: Any, store: Any, state: _State, logdir: str, run: Any) -> tuple[str, int]:
+    """Bring one run's folder up to date; return (what happened, points written)."""
+    row = state.get(run.id)
+    created = row is None
+    name = run_dir_name(run)
+    folder = os.path.join(logdir, name)
+    end_status = run.status if run.status in END_STATUS else None
+    count = getattr(store, "count_points", None)
+    total = count(run.id) if count is not None else None
+    seq = row["seq"] if row is not None else 0
+    for file_seq, path in tfevents.our_event_files(folder).items():
+        if file_seq > seq:  # written by an export that crashed before committing its state
+            os.remove(path)
+    # A renamed run is written afresh so that its hparams session carries the new name too.
+    rewrite = (row is None or row["dir"] != name or row["params"] != run.params
+               or (row["end_status"] is not None and row["end_status"] != end_status))
+    if row is not None and row["dir"] != name:
+        shutil.rmtree(os.path.join(logdir, row["dir"]), ignore_errors=True)
+    if not rewrite and total == row["total"] and end_status == row["end_status"]:
+        return "unchanged", 0
+    histories = {key: store.metric_history(run.id, key) for key in store.metric_keys(run.id)}
+    fresh: dict[str, list[Any]] = {}
+    if not rewrite:
+        for key, history in histories.items():
+            new = _new_points(history, row["keys"].get(key))
+            if new is None:
+                rewrite = True
+                break
+            fresh[key] = new
+    records = []
+    if rewrite:
+        for path in tfevents.our_event_files(folder).values():
+            os.remove(path)
+        fresh = histories
+        row = {"dir": name, "params": dict(run.params), "end_status": None, "keys": {}}
+        hparams = {k: _hparam_value(v) for k, v in run.params.items()}
+        records.append(tfevents.session_start_record(tb, hparams, name, run.start_time / 1000.0))
+    points = 0
+    for key, new in fresh.items():
+        records.extend(tfevents.scalar_records(tb, key, new, first=key not in row["keys"]))
+        points += len(new)
+    if end_status is not None and row["end_status"] is None:
+        records.append(tfevents.session_end_record(tb, run.status, (run.end_time or run.start_time) / 1000.0))
+    if records:
+        seq += 1
+        tfevents.write_event_file(tb, folder, seq, records)
+    row["keys"] = {key: _key_state(history) for key, history in histories.items()}
+    row.update(seq=seq, end_status=end_status, total=sum(k[0] for k in row["keys"].values()))
+    state.put(run.id, row)
+    outcome = "new" if created else "rewritten" if rewrite else "updated" if records else "unchanged"
+    return outcome, points
+
+
+def _is_gone(store: Any, run_id: str) -> bool:
+    try:
+        return store.get_run(run_id).lifecycle != "active"
+    except RunNotFound:
+        return True
+
+
+def export_to_tensorboard(store: Any, logdir: str | os.PathLike[str], experiment: str | None = None) -> dict[str, Any]:
+    """Write (incrementally) TensorBoard event files for the store's runs into ``logdir``.
+
+    One folder per run, named ``<run name>-<short id>``, with every metric history as
+    scalars at the store's steps and wall times, and the params plus the final status as
+    an hparams session. Only what changed since the previous export into the same
+    ``logdir`` is written: an unchanged run writes nothing, a grown one one new event
+    file with the new points. Folders of runs deleted from the store are removed.
+
+    Args:
+        store: the run store to read.
+        logdir: the TensorBoard log folder (created when missing); it also holds the
+            export state file ``.autolog-export.db``.
+        experiment: only the runs of this experiment (default: every active run).
+
+    Returns:
+        Counts: ``runs`` (in scope), ``written`` (runs that got a new file), of these
+        ``new`` and ``rewritten`` ones, ``unchanged``, ``removed`` (folders of deleted
+        runs), ``points`` (scalar points written),
+        ``logdir`` and ``seconds``.
+
+    Raises:
+        MissingDependency: the tensorboard package is not installed.
+        RunNotFound: ``experiment`` does not exist.
+    """
+    started = time.perf_counter()
+    tb = tfevents.load()
+    logdir = os.path.abspath(os.fspath(logdir))
+    os.makedirs(logdir, exist_ok=True)
+    if experiment is not None:
+        store.get_experiment(experiment)  # a typo should fail loudly, not export nothing
+    runs = store.search_runs(experiment=experiment)
+    counts = {"runs": len(runs), "written": 0, "new": 0, "rewritten": 0, "unchanged": 0, "removed": 0, "points": 0}
+    state = _State(logdir)
+    try:
+        for run in runs:
+            # One write lock per run: a second exporter on the same logdir waits instead of
+            # appending the same points again, and each run's state commits with its file.
+            state.conn.execute("BEGIN IMMEDIATE")
+            try:
+                outcome, points = _export_run(tb, store, state, logdir, run)
+            except BaseException:
+                state.conn.execute("ROLLBACK")
+                raise
+            state.conn.execute("COMMIT")
+            counts["points"] += points
+            counts["unchanged" if outcome == "unchanged" else "written"] += 1
+            if outcome in ("new", "rewritten"):
+                counts[outcome] += 1
+        in_scope = {r.id for r in runs}
+        for run_id, folder in state.run_ids().items():
+            if run_id not in in_scope and _is_gone(store, run_id):
+                shutil.rmtree(os.path.join(logdir, folder), ignore_errors=True)
+                state.conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+                counts["removed"] += 1
+    finally:
+        state.conn.close()
+    counts.update(logdir=logdir, seconds=round(time.perf_counter() - started, 3))
+    return counts
+
+
+# -- the ``autolog ui`` command ------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``autolog ui``."""
+    parser.add_argument("--experiment", "-e", help="only this experiment's runs (default: all)")
+    parser.add_argument("--port", "-p", type=int, default=None,
+                        help=f"TensorBoard port on 127.0.0.1 (default: {DEFAULT_PORT}, or a free one when taken)")
+    parser.add_argument("--logdir", help="where the event files go (default: <store>/tensorboard/<experiment or all>)")
+    parser.add_argument("--export-only", metavar="DIR", help="write the event files into DIR and exit; no server")
+    parser.add_argument("--reload", type=float, default=RELOAD_SECONDS, metavar="SECONDS",
+                        help=f"re-export new points this often while TensorBoard runs (default {RELOAD_SECONDS:g}; 0: never)")
+
+
+def default_logdir(store: Any, experiment: str | None) -> str:
+    """Where ``autolog ui`` exports to when no ``--logdir`` is given: inside the store folder."""
+    part = "all" if experiment is None else "experiment-" + (_UNSAFE.sub("_", experiment).strip("._") or "_")
+    return os.path.join(store.root, "tensorboard", part)
+
+
+def _port_free(port: int) -> bool:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_tensorboard(logdir: str, port: int, log_path: str | None = None) -> subprocess.Popen:
+    """Start TensorBoard over ``logdir`` on ``127.0.0.1:port`` and wait until it answers.
+
+    Up to ``SCALAR_SAMPLES`` points per curve are kept (TensorBoard thins to 1,000 by
+    default, which hides spikes in long histories users compare runs by).
+    TensorBoard's own output goes to ``log_path`` (default ``<logdir>/.tensorboard.log``).
+
+    Raises:
+        RuntimeError: TensorBoard exited or did not answer within 90 seconds; the message
+            holds the end of its log.
+    """
+    log_path = log_path or os.path.join(logdir, ".tensorboard.log")
+    cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", logdir, "--host", "127.0.0.1",
+           "--port", str(port), "--samples_per_plugin", f"scalars={SCALAR_SAMPLES}", "--reload_interval", "5"]
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/logdir", timeout=2) as resp:
+                if resp.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.3)
+    stop_tensorboard(proc)
+    with open(log_path, "rb") as log:
+        tail = log.read()[-2000:].decode("utf-8", "replace")
+    raise RuntimeError(f"TensorBoard did not start on 127.0.0.1:{port}; its log ({log_path}) ends with:\n{tail}")
+
+
+def stop_tensorboard(proc: subprocess.Popen) -> None:
+    """Stop a TensorBoard started by :func:`start_tensorboard` (terminate, then kill)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def _summary(counts: dict[str, Any]) -> str:
+    return (f"exported {counts['runs']} runs to {counts['logdir']}: {counts['written']} written"
+            f" ({counts['new']} new, {counts['rewritten']} rewritten, {counts['points']} points), {counts['unchanged']} unchanged,"
+            f" {counts['removed']} removed in {counts['seconds']:.1f}s")
+
+
+def run(args: argparse.Namespace, store: Any) -> int:
+    """``autolog ui``: export the store, then serve it with TensorBoard until Ctrl-C."""
+    if args.export_only:
+        print(_summary(export_to_tensorboard(store, args.export_only, args.experiment)))
+        return 0
+    logdir = args.logdir or default_logdir(store, args.experiment)
+    print(_summary(export_to_tensorboard(store, logdir, args.experiment)), flush=True)
+    port = args.port
+    if port is None:
+        port = DEFAULT_PORT if _port_free(DEFAULT_PORT) else free_port()
+    proc = start_tensorboard(logdir, port)
+    print(f"TensorBoard at http://127.0.0.1:{port}/ (Ctrl-C to stop)", flush=True)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # A plain `kill` must not leave TensorBoard running without us: unwind through finally.
+        previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    try:
+        while proc.poll() is None:
+            try:
+                proc.wait(args.reload if args.reload > 0 else None)
+            except subprocess.TimeoutExpired:
+                # Live runs keep growing: append their new points; TensorBoard picks them up.
+                try:
+                    export_to_tensorboard(store, logdir, args.experiment)
+                except Exception as exc:  # a busy or half-written store must not take the viewer down
+                    print(f"autolog ui: re-export failed, will retry: {exc}", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop_tensorboard(proc)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    print(f"autolog ui: TensorBoard exited with code {proc.returncode}; its log: {os.path.join(logdir, '.tensorboard.log')}",
+          file=sys.stderr)
+    return 1
