@@ -273,49 +273,105 @@ def _implicit_run_for(key: Any, value: Any, step: Any) -> ActiveRun:
     return _implicit_run()
 
 
+def _run_for(check: Callable[[], Any]) -> ActiveRun:
+    # With no active run, bad input must raise before the implicit run is written.
+    run = _current.get()
+    if run is None:
+        check()
+        run = _implicit_run()
+    return run
+
+
+def _check_dict(data: Any, argument: str, key_argument: str, limit: int) -> None:
+    if not isinstance(data, dict):
+        raise InvalidType(f"{argument} must be a dict, got {type(data).__name__}")
+    for key, value in data.items():
+        validation.check_key(key, key_argument)
+        validation.text_value(value, f"{key_argument} {key!r}", limit)
+
+
+def _check_metrics(metrics: Any, step: Any) -> None:
+    if not isinstance(metrics, dict):
+        raise InvalidType(f"metrics must be a dict of name -> number, got {type(metrics).__name__}")
+    for key, value in metrics.items():
+        validation.check_key(key)
+        validation.metric_value(value, key)
+    if step is not None:
+        validation.metric_step(step, "metrics")
+
+
+def _check_file(path: Any, argument: str, folder: bool = False) -> None:
+    from .errors import ArtifactNotFound
+
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidType(f"{argument} must be a path, got {type(path).__name__} {path!r}")
+    if not (os.path.isdir(path) if folder else os.path.isfile(path)):
+        raise ArtifactNotFound(f"{argument} {os.fspath(path)!r} is not an existing {'folder' if folder else 'file'}")
+
+
+def _check_artifact_path(path: Any, argument: str) -> None:
+    from .store.artifacts import safe_artifact_path
+
+    if path is not None:
+        safe_artifact_path(path, argument)
+
+
 def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
     """Log several metrics at one step; all are validated before any is logged."""
-    (_current.get() or _implicit_run()).log_metrics(metrics, step)
+    _run_for(lambda: _check_metrics(metrics, step)).log_metrics(metrics, step)
 
 
 def log_param(key: str, value: Any) -> None:
     """Log one param into the active run; params are written once."""
-    (_current.get() or _implicit_run()).log_param(key, value)
+    _run_for(lambda: _check_dict({key: value}, "params", "param key", validation.MAX_PARAM_LENGTH)).log_param(key, value)
 
 
 def log_params(params: dict[str, Any]) -> None:
     """Log several params into the active run, all or nothing."""
-    (_current.get() or _implicit_run()).log_params(params)
+    _run_for(lambda: _check_dict(params, "params", "param key", validation.MAX_PARAM_LENGTH)).log_params(params)
 
 
 def set_tag(key: str, value: Any) -> None:
     """Set a tag on the active run."""
-    (_current.get() or _implicit_run()).set_tag(key, value)
+    _run_for(lambda: _check_dict({key: value}, "tags", "tag key", validation.MAX_TAG_LENGTH)).set_tag(key, value)
 
 
 def set_tags(tags: dict[str, Any]) -> None:
     """Set several tags on the active run."""
-    (_current.get() or _implicit_run()).set_tags(tags)
+    _run_for(lambda: _check_dict(tags, "tags", "tag key", validation.MAX_TAG_LENGTH)).set_tags(tags)
 
 
 def log_artifact(local_path: str | os.PathLike, artifact_path: str | None = None) -> Artifact:
     """Copy a file into the active run's artifacts (under the folder ``artifact_path``)."""
-    return (_current.get() or _implicit_run()).log_artifact(local_path, artifact_path)
+    def check() -> None:
+        _check_file(local_path, "local_path")
+        _check_artifact_path(artifact_path, "artifact_path")
+
+    return _run_for(check).log_artifact(local_path, artifact_path)
 
 
 def log_artifacts(local_dir: str | os.PathLike, artifact_path: str | None = None) -> list[Artifact]:
     """Copy a folder's files into the active run's artifacts, keeping their structure."""
-    return (_current.get() or _implicit_run()).log_artifacts(local_dir, artifact_path)
+    def check() -> None:
+        _check_file(local_dir, "local_dir", folder=True)
+        _check_artifact_path(artifact_path, "artifact_path")
+
+    return _run_for(check).log_artifacts(local_dir, artifact_path)
 
 
 def log_text(text: str, artifact_file: str) -> Artifact:
     """Store ``text`` as an artifact of the active run."""
-    return (_current.get() or _implicit_run()).log_text(text, artifact_file)
+    def check() -> None:
+        if not isinstance(text, str):
+            raise InvalidType(f"text must be a str, got {type(text).__name__}")
+        _check_artifact_path(artifact_file, "artifact_file")
+
+    return _run_for(check).log_text(text, artifact_file)
 
 
 def log_dict(data: Any, artifact_file: str) -> Artifact:
     """Store ``data`` as a JSON artifact of the active run."""
-    return (_current.get() or _implicit_run()).log_dict(data, artifact_file)
+    return _run_for(lambda: _check_artifact_path(artifact_file, "artifact_file")).log_dict(data, artifact_file)
 
 
 def flush(timeout: float | None = None) -> int:

@@ -18,6 +18,7 @@ Written per run — tags: ``git.commit``, ``git.branch`` (or ``git.detached``), 
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import re
@@ -223,6 +224,8 @@ class Capture:
             self.write()
         finally:
             self.done.set()
+            if not getattr(self.run, "wait_for_capture", True):
+                _captures.pop(self.run.id, None)
 
     def _source(self) -> None:
         import shlex
@@ -267,7 +270,8 @@ class Capture:
         if base is None:
             raise CaptureError("the working directory no longer exists")
         store_root = getattr(self.run.store, "root", None)
-        state = git_state(base, exclude=[store_root] if store_root else [])
+        # The code a process runs was read at its start: one git query per folder and process.
+        state = _cached(f"git:{base}:{store_root}", lambda: git_state(base, exclude=[store_root] if store_root else []))
         self.repo_root = state.root
         self.failed += state.failed
         self.tags.update(state.tags)
@@ -329,7 +333,14 @@ class Capture:
             safety.warn_once("capture-tags", f"autolog: could not record the environment of run {self.run.id[:8]}: {exc}")
 
     def wait(self, run: Any = None, status: str | None = None) -> None:
-        """End hook: wait (bounded) for the capture, then write whatever it has."""
+        """End hook: wait (bounded) for the capture, then write whatever it has.
+
+        Runs that autolog made for a fit (``run.wait_for_capture`` False) do not wait:
+        a 10 ms fit must not pay for reading every installed package; the capture
+        thread writes into the ended run when it is done, and exit waits for it.
+        """
+        if not getattr(self.run, "wait_for_capture", True) and not self.done.is_set():
+            return
         timeout = capture_timeout()
         if not self.done.wait(timeout):
             self.failed.append(f"{self.step}: not finished {timeout:g} s after the run ended")
@@ -413,3 +424,15 @@ def _requirement_line(dist: Any, name: str) -> str:
 def capture_of(run_id: str) -> Capture | None:
     """The capture still running for ``run_id`` (tests and run end use it)."""
     return _captures.get(run_id)
+
+
+def _finish_at_exit() -> None:
+    # Captures of fit runs that were not waited for: give them what is left of the budget.
+    deadline = time.monotonic() + capture_timeout()
+    for capture in list(_captures.values()):
+        if not capture.done.wait(max(0.0, deadline - time.monotonic())):
+            capture.failed.append(f"{capture.step}: not finished when the process exited")
+            capture.write()
+
+
+atexit.register(_finish_at_exit)

@@ -108,6 +108,8 @@ def open_fit_run(integration: str, name: str, model: Any = None, tags: dict[str,
         capture_env=options.get(integration, "capture_env"),
         log_system_metrics=options.get(integration, "log_system_metrics"),
     )
+    # The fit's end does not wait for the environment capture; it completes in the background.
+    run.wait_for_capture = False
     return FitRun(run, owned=True, model_state={})
 
 

@@ -147,7 +147,9 @@ class Sampler:
     def stop(self, run: Any = None, status: str | None = None) -> None:
         """End hook: stop the thread, take a last sample when the previous one is over a second old."""
         self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
+        # A sampler still importing psutil has nothing to record yet: a short fit must not
+        # wait for that; the thread sees the stop flag and ends by itself.
+        if self._ready and self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout=2.0)
         if time.monotonic() - self._last >= 1.0:
             self.log_sample()

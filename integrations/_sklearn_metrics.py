@@ -91,7 +91,15 @@ def training_metrics(est: Any, X: Any, y: Any, sample_weight: Any, fit_result: A
         if labels is not None:
             out["training_silhouette_score"] = _silhouette(X, labels)
     if y is not None and hasattr(est, "score"):
-        out["training_score"] = _score(est, X, y, sw)
+        # The mixins' score is the accuracy / r2 computed above: reuse it, skip a predict.
+        owner = next((k for k in type(est).__mro__ if "score" in k.__dict__), None)
+        base = sys.modules["sklearn.base"]
+        if owner is base.ClassifierMixin and out.get("training_accuracy_score") is not None:
+            out["training_score"] = out["training_accuracy_score"]
+        elif owner is base.RegressorMixin and out.get("training_r2_score") is not None:
+            out["training_score"] = out["training_r2_score"]
+        else:
+            out["training_score"] = _score(est, X, y, sw)
     return {k: v for k, v in out.items() if v is not None}
 
 

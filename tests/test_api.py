@@ -239,3 +239,23 @@ def test_end_hooks_run_before_end(store):
     with al.start_run(**QUIET, name="hooks") as run:
         run.add_end_hook(lambda r, status: calls.append((r.id, status, store.get_run(r.id).status)))
     assert calls == [(run.id, "FINISHED", "RUNNING")]
+
+
+def test_bad_input_without_active_run_creates_no_run(store):
+    import pytest as _pytest
+
+    for call in (
+        lambda: al.log_param("../x", 1),
+        lambda: al.log_params(["not", "a", "dict"]),
+        lambda: al.set_tag("", "v"),
+        lambda: al.set_tags({"/abs": 1}),
+        lambda: al.log_artifact("does-not-exist.txt"),
+        lambda: al.log_artifacts("no-such-folder"),
+        lambda: al.log_text(b"bytes", "a.txt"),
+        lambda: al.log_dict({}, "../escape.json"),
+        lambda: al.log_metrics({"ok": 1.0, "bad": "x"}),
+    ):
+        with _pytest.raises((TypeError, ValueError)):
+            call()
+    assert al.active_run() is None
+    assert store.search_runs() == []

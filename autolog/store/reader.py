@@ -26,7 +26,7 @@ class RunReader:
 
         writer = _writers.get(self.root)
         if writer is not None and writer.pending():
-            writer.flush()
+            writer.flush(timeout=10.0)  # a hung disk must not hang every read
 
     # -- experiments -------------------------------------------------------------------
     def list_experiments(self) -> list[Experiment]:
