@@ -239,27 +239,11 @@ class Capture:
             self.tags[f"env.{key}"] = value
 
     def _system(self) -> None:
-        import getpass
-        import platform
-        import socket
-
-        try:
-            self.tags["user"] = getpass.getuser()
-        except Exception:  # no passwd entry (containers): not worth a failure tag
-            self.tags["user"] = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
-        self.tags["host"] = socket.gethostname()
-        self.tags["python.version"] = platform.python_version()
-        self.tags["python.executable"] = sys.executable
-        self.tags["platform"] = platform.platform()
+        # Constant for the process (platform.platform() alone reads the interpreter binary).
+        self.tags.update(_cached("system", _system_tags))
 
     def _versions(self) -> None:
-        from importlib import metadata
-
-        for tag, dist in FRAMEWORKS.items():
-            try:
-                self.tags[f"version.{tag}"] = metadata.version(dist)
-            except metadata.PackageNotFoundError:
-                continue
+        self.tags.update(_cached("versions", _framework_versions))
 
     def _git(self) -> None:
         from .vcs import CaptureError, git_state
@@ -270,8 +254,13 @@ class Capture:
         if base is None:
             raise CaptureError("the working directory no longer exists")
         store_root = getattr(self.run.store, "root", None)
-        # The code a process runs was read at its start: one git query per folder and process.
-        state = _cached(f"git:{base}:{store_root}", lambda: git_state(base, exclude=[store_root] if store_root else []))
+        def query():
+            return git_state(base, exclude=[store_root] if store_root else [])
+
+        # A script runs the code read at its start: one git query per folder and process.
+        # Notebooks and shells change code between runs, so they ask git every time.
+        live = entry in ("notebook", "interactive")
+        state = query() if live else _cached(f"git:{base}:{store_root}", query)
         self.repo_root = state.root
         self.failed += state.failed
         self.tags.update(state.tags)
@@ -288,7 +277,7 @@ class Capture:
         if root:
             from .vcs import dvc_hashes
 
-            hashes, failed = dvc_hashes(root, use_git=self.repo_root is not None)
+            hashes, failed = _cached(f"dvc:{root}", lambda: dvc_hashes(root, use_git=self.repo_root is not None))
             self.failed += failed
             self.tags.update({f"dvc.{path}": value for path, value in hashes.items()})
 
@@ -352,6 +341,35 @@ class Capture:
         if self.error is not None and env.strict():
             error, self.error = self.error, None
             raise error
+
+
+def _system_tags() -> dict[str, str]:
+    import getpass
+    import platform
+    import socket
+
+    tags: dict[str, str] = {}
+    try:
+        tags["user"] = getpass.getuser()
+    except Exception:  # no passwd entry (containers): not worth a failure tag
+        tags["user"] = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    tags["host"] = socket.gethostname()
+    tags["python.version"] = platform.python_version()
+    tags["python.executable"] = sys.executable
+    tags["platform"] = platform.platform()
+    return tags
+
+
+def _framework_versions() -> dict[str, str]:
+    from importlib import metadata
+
+    found: dict[str, str] = {}
+    for tag, dist in FRAMEWORKS.items():
+        try:
+            found[f"version.{tag}"] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
 
 
 def _relative(path: str, root: str | None) -> str:

@@ -1,0 +1,160 @@
+"""``python -m benchmarks sklearn``: what autologging adds to scikit-learn fits.
+
+Jobs on 5,000 × 20 random data: LogisticRegression, RandomForest(50 trees) and a
+GridSearchCV of 8 LogisticRegression candidates (3-fold). Variants: plain;
+``autolog(log_models=False)``; and, with the ``bench`` extra, ``mlflow.sklearn.autolog
+(log_models=False)``. Each measurement is a fresh interpreter that sets its variant up,
+fits once untimed (imports and first-run costs stay out for every variant), then times
+``reps`` fits and reports their median. autolog's overhead is split into the training
+metrics (predictions on the training data, timed by calling the same code on the fitted
+model) and the rest: run start/end, params, dataset fingerprint. A second table shows
+what ``autolog()`` adds to ``import sklearn`` and a first estimator import.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from benchmarks.common import BenchError, Column, Row, Table, clock, failed_row, installed, isolated, median, pairs, pick, version_of
+
+NAME = "sklearn"
+DESCRIPTION = "LogisticRegression, RandomForest(50), GridSearchCV(8): plain vs autolog vs mlflow.sklearn.autolog"
+ORDER = 30
+
+JOBS = ("LogisticRegression", "RandomForest(50)", "GridSearchCV(8)")
+PLAIN, AUTOLOG, MLFLOW = "plain", "autolog", "mlflow"
+
+
+def _job(name: str):
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+
+    if name == "LogisticRegression":
+        return lambda: LogisticRegression(max_iter=200)
+    if name == "RandomForest(50)":
+        return lambda: RandomForestClassifier(n_estimators=50, random_state=0, n_jobs=1)
+    return lambda: GridSearchCV(LogisticRegression(max_iter=200), {"C": [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30]}, cv=3)
+
+
+def measure(job: str, variant: str, reps: int, rows: int = 5000, cols: int = 20) -> dict[str, Any]:
+    """Median seconds of ``reps`` fits of ``job`` under ``variant`` (runs in a fresh interpreter)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(rows, cols))
+    y = (X[:, 0] + X[:, 1] + rng.normal(size=rows) > 0).astype(int)
+    with tempfile.TemporaryDirectory(prefix="bench-sklearn-") as folder:
+        if variant == AUTOLOG:
+            import autolog
+
+            autolog.set_store(os.path.join(folder, "store"))
+            autolog.autolog(only=["sklearn"], log_models=False)
+        elif variant == MLFLOW:
+            import mlflow
+
+            os.chdir(folder)
+            mlflow.set_tracking_uri("file:" + os.path.join(folder, "mlruns"))
+            mlflow.sklearn.autolog(log_models=False, silent=True)
+        make = _job(job)
+        make().fit(X, y)
+        times = []
+        model = None
+        for _ in range(reps):
+            start = clock()
+            model = make().fit(X, y)
+            times.append(clock() - start)
+        result: dict[str, Any] = {"seconds": median(times)}
+        if variant == AUTOLOG:
+            from autolog.integrations._sklearn_metrics import training_metrics
+
+            metric_times = []
+            for _ in range(reps):
+                start = clock()
+                training_metrics(model, X, y, None)
+                metric_times.append(clock() - start)
+            result["metrics_seconds"] = median(metric_times)
+        if variant == MLFLOW:
+            os.chdir(os.path.dirname(folder))
+        return result
+
+
+def import_cost(with_autolog: bool) -> dict[str, Any]:
+    """Seconds of ``import sklearn`` plus a first estimator import, after ``autolog()`` or not."""
+    if with_autolog:
+        import autolog
+
+        autolog.autolog(only=["sklearn"])
+    start = clock()
+    import sklearn.ensemble  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+
+    return {"seconds": clock() - start}
+
+
+def _fit_table(args: Any) -> Table:
+    n = pairs(args, 3)
+    reps = pick(args, 3, 5, 9)
+    variants = [(PLAIN, "plain"), (AUTOLOG, "autolog(log_models=False)")]
+    if installed("mlflow"):
+        variants.append((MLFLOW, f"mlflow {version_of('mlflow')} sklearn.autolog(log_models=False)"))
+    table = Table(NAME, f"scikit-learn fits, 5,000×20 — median of {reps} fits per fresh interpreter, {n} alternating round(s)", [
+        Column("median_ms", "median ms"),
+        Column("overhead_ms", "added ms"),
+        Column("metrics_ms", "of which training metrics ms"),
+        Column("fixed_ms", "of which fixed ms"),
+        Column("ratio", "× plain"),
+    ])
+    for job in pick(args, JOBS[:1], JOBS, JOBS):
+        times: dict[str, list[dict]] = {v: [] for v, _ in variants}
+        errors: dict[str, BenchError] = {}
+        for round_ in range(n):
+            for variant, _ in (variants if round_ % 2 == 0 else variants[::-1]):
+                if variant in errors:
+                    continue
+                try:
+                    times[variant].append(isolated(f"{__name__}:measure", timeout=900, job=job, variant=variant, reps=reps))
+                except BenchError as exc:
+                    errors[variant] = exc
+        plain = median(r["seconds"] for r in times[PLAIN])
+        for variant, label in variants:
+            label = f"{job}: {label}"
+            if variant in errors:
+                table.rows.append(failed_row(label, errors[variant]))
+                continue
+            seconds = median(r["seconds"] for r in times[variant])
+            values: dict[str, Any] = {"median_ms": seconds * 1e3}
+            if variant != PLAIN and plain:
+                values["overhead_ms"] = (seconds - plain) * 1e3
+                values["ratio"] = seconds / plain
+            if variant == AUTOLOG:
+                metrics = median(r["metrics_seconds"] for r in times[variant])
+                values["metrics_ms"] = metrics * 1e3
+                if plain:
+                    values["fixed_ms"] = (seconds - plain - metrics) * 1e3
+            table.rows.append(Row(label, values))
+    table.notes.append("Target (BENCHMARKS.md): overhead ≤ fixed cost (≤ 20 ms) + the training-metric predictions.")
+    table.notes.append(f"scikit-learn {version_of('scikit-learn')}; environment capture and system metrics on, as a user gets them.")
+    return table
+
+
+def _import_table(args: Any) -> Table:
+    n = pairs(args, 3)
+    table = Table(NAME, "import sklearn.linear_model + sklearn.ensemble, fresh interpreter", [Column("median_ms", "median ms")])
+    results: dict[bool, list[float]] = {False: [], True: []}
+    for round_ in range(n):
+        for flag in ((False, True) if round_ % 2 == 0 else (True, False)):
+            results[flag].append(isolated(f"{__name__}:import_cost", with_autolog=flag)["seconds"])
+    plain, mine = median(results[False]), median(results[True])
+    table.rows.append(Row("plain", {"median_ms": plain * 1e3}))
+    table.rows.append(Row("after autolog()", {"median_ms": mine * 1e3}, f"autolog adds {(mine - plain) * 1e3:.0f} ms (patching classes as they are defined)"))
+    return table
+
+
+def run(args: Any) -> list[Table]:
+    """The fit table and the import table."""
+    if not installed("sklearn"):
+        return [Table(NAME, "sklearn: scikit-learn is not installed", [], notes=["pip install 'autolog[sklearn]'"])]
+    return [_fit_table(args), _import_table(args)]
