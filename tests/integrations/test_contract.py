@@ -61,11 +61,31 @@ def _lightning_fit():
                enable_model_summary=False).fit(Tiny(), DataLoader(TensorDataset(x, x[:, :1]), batch_size=4))
 
 
+def _tensorboard_fit():
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter("tb-contract") as writer:
+        for step in range(3):
+            writer.add_scalar("loss", 1.0 / (step + 1), step)
+
+
+def _keras_fit():
+    import keras
+    import numpy as np
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x = np.arange(16, dtype="float32").reshape(8, 2)
+    model.fit(x, x[:, :1], epochs=1, batch_size=4, verbose=0)
+
+
 CASES = {
     "sklearn": ("sklearn", _sklearn_fit, "sklearn.linear_model._logistic:LogisticRegression.fit"),
     "xgboost": ("xgboost", _xgboost_fit, "xgboost:train"),
     "lightgbm": ("lightgbm", _lightgbm_fit, "lightgbm:train"),
     "lightning": ("lightning", _lightning_fit, "lightning.pytorch:Trainer.fit"),
+    "keras": ("keras", _keras_fit, "keras:Model.fit"),
+    "tensorboard": ("tensorboard", _tensorboard_fit, "torch.utils.tensorboard.writer:SummaryWriter.add_scalar"),
 }
 
 

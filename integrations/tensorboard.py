@@ -1,0 +1,382 @@
+"""TensorBoard integration: mirror ``SummaryWriter`` scalars, hparams and text into runs.
+
+Patches ``torch.utils.tensorboard.SummaryWriter`` and, when installed,
+``tensorboardX.SummaryWriter``. The writer's own calls run unchanged (its event files are
+byte-identical with and without autolog); around them:
+
+- ``add_scalar(tag, v, step)`` logs metric ``tag`` (step = ``global_step``, or the next step
+  of that key when None); ``add_scalars(main, {sub: v})`` logs ``main/sub``;
+  ``add_hparams(h, m)`` logs ``h`` as params and ``m`` as metrics; ``add_text(tag, s)``
+  appends to the artifact ``tensorboard_text/<tag>.txt``.
+- Which run: the user's active run for the first writer of that run (left open); another
+  writer in the same user run gets a nested child run; with no active run the writer's
+  first event starts one run named after its log_dir, ended FINISHED when the writer is
+  closed (or garbage-collected, or at exit). ``exclusive=True`` logs only into user runs.
+  Writer runs are not made the active run, so ``start_run()`` still works beside them.
+- The writer's event files (those created or changed since it was opened) are uploaded
+  under ``tensorboard/<log_dir name>/`` at ``close()``, when its run ends, and at most every
+  ``SYNC_INTERVAL_S`` seconds at ``flush()`` or while scalars are being added; files whose
+  size and mtime did not change are skipped.
+- Inside an autologged ``Trainer.fit``/``Model.fit`` every patched method calls straight
+  through (the engine's "inside a patched call" mark), so a framework's TensorBoard
+  logger never duplicates what its own integration records.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import os
+import threading
+import time
+import weakref
+from typing import Any
+
+from autolog import api, options
+from autolog.fitrun import FitRun, open_fit_run
+from autolog.params import log_flat_params
+from autolog.patching import REGISTRY, Call, safe_wrapper
+from autolog.plugins import Integration, integration_autolog
+from autolog.safety import report
+
+NAME = "tensorboard"
+SYNC_INTERVAL_S = 60.0  # uploads between close()s are throttled: a growing event file is re-stored whole
+TEXT_FOLDER = "tensorboard_text"
+EVENT_MARK = ".tfevents."
+_monotonic = time.monotonic
+_lock = threading.Lock()
+
+
+class _WriterState:
+    """What autolog keeps per writer (never a strong reference to the writer itself)."""
+
+    __slots__ = ("writer_ref", "log_dir", "name", "baseline", "uploaded", "fit_run", "texts", "dirty_texts",
+                 "next_sync", "hooked", "finalizer", "lock")
+
+    def __init__(self, writer: Any, baseline: dict[str, tuple[int, int]] | None) -> None:
+        self.writer_ref = weakref.ref(writer)
+        self.log_dir = os.path.abspath(_log_dir_of(writer))
+        self.name = os.path.basename(os.path.normpath(self.log_dir)) or "tensorboard"
+        # Event files that were there before this writer wrote: an earlier job's files in a reused log_dir.
+        self.baseline = _scan(self.log_dir) if baseline is None else baseline
+        self.uploaded: dict[str, dict[str, tuple[int, int]]] = {}  # run id -> path -> (size, mtime)
+        self.fit_run: FitRun | None = None
+        self.texts: dict[str, list[str]] = {}
+        self.dirty_texts: set[str] = set()
+        self.next_sync = _monotonic() + SYNC_INTERVAL_S
+        self.hooked: set[str] = set()
+        self.finalizer: weakref.finalize | None = None
+        self.lock = threading.RLock()
+
+
+_STATES: weakref.WeakKeyDictionary[Any, _WriterState] = weakref.WeakKeyDictionary()
+
+
+def _enabled() -> bool:
+    return INTEGRATION.enabled
+
+
+def _log_dir_of(writer: Any) -> str:
+    getter = getattr(writer, "get_logdir", None)
+    log_dir = getter() if getter is not None else getattr(writer, "log_dir", None) or getattr(writer, "logdir", None)
+    return os.fspath(log_dir or ".")
+
+
+def _scan(log_dir: str) -> dict[str, tuple[int, int]]:
+    found = {}
+    for full, _rel in _event_files(log_dir):
+        try:
+            st = os.stat(full)
+        except OSError:
+            continue
+        found[full] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+def _event_files(log_dir: str) -> list[tuple[str, str]]:
+    """``(path, path relative to log_dir)`` of every event file under ``log_dir``."""
+    out = []
+    for folder, _dirs, names in os.walk(log_dir):
+        for name in sorted(names):
+            if EVENT_MARK in name:
+                full = os.path.join(folder, name)
+                out.append((full, os.path.relpath(full, log_dir).replace(os.sep, "/")))
+    return out
+
+
+# -- which run a writer logs into --------------------------------------------------------
+def _state_of(writer: Any) -> _WriterState:
+    state = _STATES.get(writer)
+    if state is None:
+        state = _STATES[writer] = _WriterState(writer, None)
+    return state
+
+
+def _bind(writer: Any) -> _WriterState | None:
+    """The writer's state with a live run, opening one if needed; None when nothing may be logged."""
+    if api.active_run() is None and options.get(NAME, "exclusive"):
+        return None
+    with _lock:
+        state = _state_of(writer)
+        fit_run = state.fit_run
+        if fit_run is not None and not fit_run.run.ended:
+            return state
+        # A copied context: a writer's run (own or nested child) must not become the active run,
+        # or the user's next start_run() would fail and their log_metric calls would land in it.
+        fit_run = contextvars.copy_context().run(
+            open_fit_run, NAME, state.name, writer, {"tensorboard.log_dir": state.log_dir})
+        if fit_run is None:
+            return None
+        state.fit_run = fit_run
+        run = fit_run.run
+        if run.id not in state.hooked:
+            state.hooked.add(run.id)
+            run.add_end_hook(lambda r, status, s=state: _on_run_end(s, r))
+        if fit_run.owned and state.finalizer is None:
+            state.finalizer = weakref.finalize(writer, _finalize, state)
+        return state
+
+
+def _live_run(writer: Any) -> Any:
+    state = _STATES.get(writer)
+    fit_run = state.fit_run if state is not None else None
+    if fit_run is None or fit_run.run.ended:
+        return None
+    return fit_run.run
+
+
+_recent: _WriterState | None = None  # the last writer that logged: a WeakKeyDictionary lookup costs more
+
+
+def _before_log(call: Call) -> bool:
+    # The hot path (add_scalar per step): a weakref call and two attribute checks.
+    global _recent
+    state = _recent
+    if state is None or state.writer_ref() is not call.instance:
+        state = _STATES.get(call.instance)
+    fit_run = state.fit_run if state is not None else None
+    if fit_run is None or fit_run.run.ended:
+        state = _bind(call.instance)
+        if state is None:
+            return False
+        fit_run = state.fit_run
+    _recent = state
+    call.state["s"] = state
+    call.state["run"] = fit_run.run
+    return True
+
+
+def _maybe_sync(call: Call) -> None:
+    state = call.state["s"]
+    if _monotonic() >= state.next_sync:
+        _sync(state, call.state["run"])
+
+
+# -- what each method logs ---------------------------------------------------------------
+def _after_scalar(call: Call, result: Any) -> None:
+    args, kwargs = call.args, call.kwargs
+    n = len(args)
+    tag = args[0] if n else kwargs["tag"]
+    value = args[1] if n > 1 else kwargs["scalar_value"]
+    step = args[2] if n > 2 else kwargs.get("global_step")
+    state = call.state
+    state["run"].log_metric(tag, value, step)
+    if _monotonic() >= state["s"].next_sync:
+        _sync(state["s"], state["run"])
+
+
+def _after_scalars(call: Call, result: Any) -> None:
+    args, kwargs = call.args, call.kwargs
+    n = len(args)
+    main_tag = args[0] if n else kwargs["main_tag"]
+    values = args[1] if n > 1 else kwargs["tag_scalar_dict"]
+    step = args[2] if n > 2 else kwargs.get("global_step")
+    run = call.state["run"]
+    for sub_tag, value in values.items():
+        run.log_metric(f"{main_tag}/{sub_tag}", value, step)
+    _maybe_sync(call)
+
+
+def _bound_arguments(call: Call, method: str) -> dict[str, Any]:
+    # add_hparams differs between torch and tensorboardX (run_name vs name): bind by signature.
+    signature = inspect.signature(getattr(type(call.instance), method))
+    return signature.bind(call.instance, *call.args, **call.kwargs).arguments
+
+
+def _after_hparams(call: Call, result: Any) -> None:
+    arguments = _bound_arguments(call, "add_hparams")
+    state = call.state["s"]
+    log_flat_params(state.fit_run, dict(arguments.get("hparam_dict") or {}))
+    run = call.state["run"]
+    step = arguments.get("global_step")
+    for key, value in (arguments.get("metric_dict") or {}).items():
+        run.log_metric(key, value, step)
+
+
+def _after_text(call: Call, result: Any) -> None:
+    args, kwargs = call.args, call.kwargs
+    n = len(args)
+    tag = str(args[0] if n else kwargs["tag"])
+    text = args[1] if n > 1 else kwargs["text_string"]
+    step = args[2] if n > 2 else kwargs.get("global_step")
+    state = call.state["s"]
+    with state.lock:
+        header = f"## step {step}\n\n" if step is not None else ""
+        state.texts.setdefault(tag, []).append(f"{header}{text}\n\n")
+        state.dirty_texts.add(tag)
+    _maybe_sync(call)
+
+
+# -- init, flush, close ------------------------------------------------------------------
+def _before_init(call: Call) -> bool:
+    # Snapshot the log_dir before the writer creates its event file: files already there
+    # belong to an earlier job and are never uploaded with this writer's run.
+    kwargs = call.kwargs
+    log_dir = call.args[0] if call.args else kwargs.get("log_dir") or kwargs.get("logdir")
+    call.state["baseline"] = _scan(os.fspath(log_dir)) if log_dir else {}
+    return True
+
+
+def _after_init(call: Call, result: Any) -> None:
+    with _lock:
+        if call.instance not in _STATES:
+            _STATES[call.instance] = _WriterState(call.instance, call.state["baseline"])
+
+
+def _before_sync_point(call: Call) -> bool:
+    """flush/close: only writers whose run is live, or unbound writers inside a user's run."""
+    state = _STATES.get(call.instance)
+    if state is None:
+        return False
+    if _live_run(call.instance) is None:
+        if state.fit_run is not None or api.active_run() is None:
+            return False
+        if _bind(call.instance) is None:  # an images-only writer in a user's run still uploads its files
+            return False
+    call.state["s"] = state
+    call.state["run"] = state.fit_run.run
+    return True
+
+
+def _after_flush(call: Call, result: Any) -> None:
+    _maybe_sync(call)
+
+
+def _close_wrapper(failed_if_exception: bool):
+    def after(call: Call, result: Any) -> None:
+        status = "FINISHED"
+        if failed_if_exception and call.args and call.args[0] is not None:
+            status = "KILLED" if issubclass(call.args[0], KeyboardInterrupt) else "FAILED"
+        _close(call.state["s"], status)
+
+    def on_error(call: Call, exc: BaseException) -> None:
+        _close(call.state["s"], "FINISHED")
+
+    return safe_wrapper(NAME, _before_sync_point, after, on_error, enabled=_enabled)
+
+
+def _close(state: _WriterState, status: str) -> None:
+    fit_run = state.fit_run
+    if fit_run is None:
+        return
+    if fit_run.owned:
+        state.fit_run = None
+        fit_run.finish(status)  # the run's end hook uploads the files
+    else:
+        _sync(state, fit_run.run, force=True)
+
+
+def _on_run_end(state: _WriterState, run: Any) -> None:
+    writer = state.writer_ref()
+    if writer is not None:
+        # Buffered events reach the file before it is uploaded; the original flush, so
+        # that a run ending at exit never binds the writer to another run.
+        flush = getattr(type(writer), "flush", None)
+        try:
+            getattr(flush, "__wrapped__", flush)(writer)
+        except Exception:
+            pass
+    _sync(state, run, force=True)
+    if state.fit_run is not None and state.fit_run.run is run:
+        state.fit_run = None
+
+
+def _finalize(state: _WriterState) -> None:
+    # The writer was garbage-collected without close(), or the interpreter is exiting.
+    fit_run = state.fit_run
+    if fit_run is not None and fit_run.owned and not fit_run.run.ended:
+        try:
+            state.fit_run = None
+            fit_run.finish("FINISHED")
+        except Exception as exc:
+            report(NAME, exc)
+
+
+def _sync(state: _WriterState, run: Any, force: bool = False) -> None:
+    """Upload the writer's new or changed event files and pending text into ``run``."""
+    now = _monotonic()
+    if not force and now < state.next_sync:
+        return
+    state.next_sync = now + SYNC_INTERVAL_S
+    with state.lock:
+        for tag in sorted(state.dirty_texts):
+            run.log_text("".join(state.texts[tag]), f"{TEXT_FOLDER}/{_safe_name(tag)}.txt")
+        state.dirty_texts.clear()
+        done = state.uploaded.setdefault(run.id, {})
+        for full, rel in _event_files(state.log_dir):
+            try:
+                st = os.stat(full)
+            except OSError:
+                continue
+            mark = (st.st_size, st.st_mtime_ns)
+            if state.baseline.get(full) == mark or done.get(full) == mark:
+                continue
+            run.store.log_artifact(run.id, full, f"tensorboard/{state.name}/{rel}")
+            done[full] = mark
+
+
+def _safe_name(tag: str) -> str:
+    parts = [p for p in tag.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    cleaned = "/".join("".join(ch if ch.isprintable() else "_" for ch in p) for p in parts)
+    return cleaned or "text"
+
+
+# -- patching ----------------------------------------------------------------------------
+def _wrappers() -> dict[str, Any]:
+    return {
+        "__init__": safe_wrapper(NAME, _before_init, _after_init, enabled=_enabled),
+        "add_scalar": safe_wrapper(NAME, _before_log, _after_scalar, enabled=_enabled),
+        "add_scalars": safe_wrapper(NAME, _before_log, _after_scalars, enabled=_enabled),
+        "add_hparams": safe_wrapper(NAME, _before_log, _after_hparams, enabled=_enabled),
+        "add_text": safe_wrapper(NAME, _before_log, _after_text, enabled=_enabled),
+        "flush": safe_wrapper(NAME, _before_sync_point, _after_flush, enabled=_enabled),
+        "close": _close_wrapper(False),
+        "__exit__": _close_wrapper(True),
+    }
+
+
+def _patch(module: Any) -> None:
+    """Wrap the SummaryWriter class of ``torch.utils.tensorboard`` or ``tensorboardX``."""
+    cls = getattr(module, "SummaryWriter", None)
+    if cls is None:
+        return
+    for method, wrapper in _wrappers().items():
+        if callable(getattr(cls, method, None)):
+            REGISTRY.apply(NAME, cls, method, wrapper)
+
+
+def writer_run(writer: Any) -> Any:
+    """The ActiveRun a SummaryWriter is logging into now, or None (for tests and users)."""
+    return _live_run(writer)
+
+
+INTEGRATION = Integration(
+    name=NAME,
+    module="torch.utils.tensorboard",
+    distribution="tensorboard",
+    supported=">=2.14,<3",
+    extra="tensorboard",
+    patch=_patch,
+    also_modules=("tensorboardX",),
+)
+autolog = integration_autolog(NAME)

@@ -1,0 +1,295 @@
+"""The TensorBoard integration against torch's real SummaryWriter and TensorBoard's own reader."""
+
+from __future__ import annotations
+
+import gc
+import os
+import struct
+
+import pytest
+
+pytest.importorskip("tensorboard", reason="pip install 'autolog[tensorboard]'")
+pytest.importorskip("torch", reason="pip install 'autolog[tensorboard]'")
+
+from autolog.integrations import tensorboard as al_tb  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+from tensorboard.compat.proto.event_pb2 import Event  # noqa: E402
+from torch.utils.tensorboard import SummaryWriter  # noqa: E402
+from torch.utils.tensorboard.writer import SummaryWriter as WriterClass  # noqa: E402
+
+import autolog as al  # noqa: E402
+
+
+@pytest.fixture
+def enabled():
+    al.autolog(only=["tensorboard"], log_models=False, capture_env=False, log_system_metrics=False)
+    yield
+
+
+def _history(store, run_id, key):
+    return [(p.step, p.value) for p in store.metric_history(run_id, key)]
+
+
+def _paths(store, run_id, prefix=""):
+    return [a.path for a in store.list_artifacts(run_id, prefix)]
+
+
+def test_writer_inside_user_run_logs_into_it_and_leaves_it_open(enabled, store, tmp_path):
+    with al.start_run(name="mine") as run:
+        writer = SummaryWriter(str(tmp_path / "logs" / "exp"))
+        for step in range(3):
+            writer.add_scalar("loss", 1.0 / (step + 1), step)
+        writer.add_scalar("lr", 0.1)
+        writer.add_scalar("lr", 0.05)
+        assert al_tb.writer_run(writer) is run
+        writer.close()
+        assert not run.ended
+        assert any(p.startswith("tensorboard/exp/events.out.tfevents.") for p in _paths(store, run.id))
+    assert [r.id for r in store.search_runs()] == [run.id]
+    assert store.get_run(run.id).status == "FINISHED"
+    assert _history(store, run.id, "loss") == [(0, 1.0), (1, 0.5), (2, pytest.approx(1 / 3))]
+    assert _history(store, run.id, "lr") == [(0, 0.1), (1, 0.05)]  # auto-increment per tag
+
+
+def test_writer_without_a_run_gets_one_run_named_after_its_log_dir(enabled, store, tmp_path):
+    first = SummaryWriter(str(tmp_path / "runs" / "alpha"))
+    second = SummaryWriter(str(tmp_path / "runs" / "beta"))
+    for step in range(50):
+        first.add_scalar("loss", float(step), step)
+        second.add_scalar("loss", float(-step), step)
+    # The writers' runs are not the active run: the user's own runs still start.
+    assert al.active_run() is None
+    with al.start_run(name="beside") as user_run:
+        first.add_scalar("extra", 1.0, 0)
+    assert al_tb.writer_run(first) is not user_run
+    runs = {r.name.rsplit("-", 1)[0]: r for r in store.search_runs()}
+    assert set(runs) == {"alpha", "beta", "beside"}
+    assert runs["alpha"].status == "RUNNING"
+    first.close()
+    second.close()
+    alpha, beta = store.get_run(runs["alpha"].id), store.get_run(runs["beta"].id)
+    assert alpha.status == beta.status == "FINISHED"
+    assert alpha.tags["autolog.integration"] == "tensorboard"
+    assert alpha.tags["tensorboard.log_dir"] == str(tmp_path / "runs" / "alpha")
+    assert len(store.metric_history(alpha.id, "loss")) == 50
+    assert _history(store, beta.id, "loss")[-1] == (49, -49.0)
+    assert _history(store, alpha.id, "extra") == [(0, 1.0)]
+    assert "extra" not in store.get_run(user_run.id).metrics
+    assert al.last_run().id in (alpha.id, beta.id)
+
+
+def test_add_scalars_hparams_and_text(enabled, store, tmp_path):
+    with SummaryWriter(str(tmp_path / "exp")) as writer:
+        writer.add_scalars("loss", {"train": 0.5, "val": 0.7}, 3)
+        writer.add_scalars("loss", {"train": 0.4, "val": 0.6}, global_step=4)
+        writer.add_hparams({"lr": 0.01, "opt": "adam", "api_token": "s3cret"}, {"hparam/acc": 0.9},
+                           run_name="hp")
+        writer.add_text("notes", "first note", 0)
+        writer.add_text("notes", "second note", 1)
+        writer.add_text("a/b", "nested tag")
+        run = al_tb.writer_run(writer)
+    data = store.get_run(run.id)
+    assert data.status == "FINISHED"
+    assert _history(store, run.id, "loss/train") == [(3, 0.5), (4, 0.4)]
+    assert _history(store, run.id, "loss/val") == [(3, 0.7), (4, 0.6)]
+    assert data.params == {"lr": "0.01", "opt": "adam", "api_token": "***"}
+    assert data.metrics["hparam/acc"] == 0.9
+    with open(store.artifact_file(run.id, "tensorboard_text/notes.txt"), encoding="utf-8") as fh:
+        notes = fh.read()
+    assert notes.index("first note") < notes.index("second note") and "## step 1" in notes
+    assert "tensorboard_text/a/b.txt" in _paths(store, run.id)
+    # add_scalars and add_hparams write into sub-folders of the log_dir: uploaded too.
+    folders = {p.rsplit("/", 1)[0] for p in _paths(store, run.id, "tensorboard")}
+    assert folders == {"tensorboard/exp", "tensorboard/exp/loss_train", "tensorboard/exp/loss_val", "tensorboard/exp/hp"}
+
+
+def test_event_files_are_readable_by_tensorboard(enabled, store, tmp_path):
+    writer = SummaryWriter(str(tmp_path / "logs" / "reader"))
+    for step in range(20):
+        writer.add_scalar("train/loss", 10.0 - step, step)
+    writer.close()
+    run_id = store.search_runs()[0].id
+    copy = store.download_artifacts(run_id, "tensorboard/reader", str(tmp_path / "copy"))
+    acc = EventAccumulator(copy)
+    acc.Reload()
+    events = acc.Scalars("train/loss")
+    assert [e.step for e in events] == list(range(20))
+    assert [e.value for e in events] == [10.0 - s for s in range(20)]
+
+
+def test_flush_uploads_only_new_event_data(enabled, store, tmp_path, monkeypatch):
+    monkeypatch.setattr(al_tb, "SYNC_INTERVAL_S", 0.0)
+    uploads = []
+    original = type(store).log_artifact
+
+    def counting(self, run_id, local_path, path=None):
+        uploads.append(path)
+        return original(self, run_id, local_path, path)
+
+    monkeypatch.setattr(type(store), "log_artifact", counting)
+    with al.start_run() as run:
+        writer = SummaryWriter(str(tmp_path / "long"))
+        writer.add_scalar("loss", 1.0, 0)
+        writer.flush()
+        assert len(uploads) == 1
+        size_1 = store.list_artifacts(run.id, "tensorboard")[0].size
+        writer.flush()  # nothing new on disk: nothing uploaded again
+        assert len(uploads) == 1
+        writer.add_scalar("loss", 0.5, 1)
+        writer.flush()
+        assert len(uploads) == 2
+        assert store.list_artifacts(run.id, "tensorboard")[0].size > size_1
+        writer.close()
+    assert len(store.list_artifacts(run.id, "tensorboard")) == 1
+
+
+def test_files_of_an_earlier_job_in_a_reused_log_dir_are_not_uploaded(enabled, store, tmp_path):
+    log_dir = str(tmp_path / "reused")
+    with al.start_run() as first:
+        with SummaryWriter(log_dir) as writer:
+            writer.add_scalar("loss", 1.0, 0)
+    with al.start_run() as second:
+        with SummaryWriter(log_dir) as writer:
+            writer.add_scalar("loss", 2.0, 0)
+    old, new = _paths(store, first.id, "tensorboard"), _paths(store, second.id, "tensorboard")
+    assert len(old) == len(new) == 1 and old != new
+    assert len(os.listdir(log_dir)) == 2
+
+
+def test_user_run_ending_uploads_an_open_writers_files(enabled, store, tmp_path):
+    writer = SummaryWriter(str(tmp_path / "open"))
+    with al.start_run() as run:
+        writer.add_scalar("loss", 3.0, 0)
+    assert _paths(store, run.id, "tensorboard")
+    copy = store.download_artifacts(run.id, "tensorboard/open", str(tmp_path / "copy"))
+    acc = EventAccumulator(copy)
+    acc.Reload()
+    assert [e.value for e in acc.Scalars("loss")] == [3.0]
+    writer.close()
+    assert len(store.search_runs()) == 1
+
+
+def test_unclosed_writer_run_ends_when_the_writer_is_collected(enabled, store, tmp_path):
+    writer = SummaryWriter(str(tmp_path / "dropped"))
+    writer.add_scalar("loss", 1.0, 0)
+    run_id = al_tb.writer_run(writer).id
+    del writer
+    gc.collect()
+    assert store.get_run(run_id).status == "FINISHED"
+    assert _paths(store, run_id, "tensorboard")
+
+
+def test_exception_in_with_block_marks_the_writer_run_failed(enabled, store, tmp_path):
+    with pytest.raises(RuntimeError):
+        with SummaryWriter(str(tmp_path / "boom")) as writer:
+            writer.add_scalar("loss", 1.0, 0)
+            raise RuntimeError("boom")
+    assert store.search_runs()[0].status == "FAILED"
+
+
+def test_exclusive_logs_only_into_user_runs(store, tmp_path):
+    al.autolog(only=["tensorboard"], exclusive=True)
+    with SummaryWriter(str(tmp_path / "excl")) as writer:
+        writer.add_scalar("loss", 1.0, 0)
+    assert store.search_runs() == []
+    with al.start_run() as run:
+        with SummaryWriter(str(tmp_path / "excl2")) as writer:
+            writer.add_scalar("loss", 1.0, 0)
+    assert store.get_run(run.id).metrics == {"loss": 1.0}
+
+
+def test_disable_restores_the_original_methods():
+    originals = {name: WriterClass.__dict__[name] for name in ("__init__", "add_scalar", "add_scalars", "flush", "close")}
+    al.autolog(only=["tensorboard"])
+    assert WriterClass.__dict__["add_scalar"] is not originals["add_scalar"]
+    al.autolog(only=["tensorboard"], disable=True)
+    for name, original in originals.items():
+        assert WriterClass.__dict__[name] is original
+    assert SummaryWriter.add_scalar is originals["add_scalar"]
+
+
+# -- the writer's own files do not change ------------------------------------------------
+def _records(path):
+    with open(path, "rb") as fh:
+        data = fh.read()
+    records, offset = [], 0
+    while offset < len(data):
+        (length,) = struct.unpack("<Q", data[offset:offset + 8])
+        records.append(data[offset:offset + 12 + length + 4])
+        offset += 12 + length + 4
+    return records
+
+
+def _write_everything(log_dir):
+    writer = SummaryWriter(log_dir)
+    for step in range(5):
+        writer.add_scalar("loss", 1.0 / (step + 1), step, walltime=1000.0 + step)
+    writer.add_scalar("auto", 2.0, walltime=1010.0)
+    writer.add_scalars("pair", {"a": 1.0, "b": 2.0}, 7, walltime=1020.0)
+    writer.add_text("notes", "hello", 1, walltime=1030.0)
+    writer.add_hparams({"lr": 0.1}, {"hparam/score": 0.5}, run_name="hp")
+    writer.close()
+
+
+def _event_files(log_dir):
+    found = {}
+    for folder, _dirs, names in os.walk(log_dir):
+        for name in names:
+            found.setdefault(os.path.relpath(folder, log_dir), []).append(os.path.join(folder, name))
+    return found
+
+
+def test_writer_files_are_identical_with_and_without_autolog(store, tmp_path):
+    _write_everything(str(tmp_path / "plain"))
+    al.autolog(only=["tensorboard"])
+    with al.start_run() as run:
+        _write_everything(str(tmp_path / "logged"))
+    assert run.metrics["loss"] == 0.2
+    plain, logged = _event_files(str(tmp_path / "plain")), _event_files(str(tmp_path / "logged"))
+    assert sorted(plain) == sorted(logged) == [".", "hp", "pair_a", "pair_b"]
+    for folder in plain:
+        (a,), (b,) = plain[folder], logged[folder]
+        ra, rb = _records(a), _records(b)
+        assert len(ra) == len(rb)
+        if folder == "hp":  # add_hparams takes no walltime: compare the events without it
+            ea, eb = [Event.FromString(r[12:-4]) for r in ra], [Event.FromString(r[12:-4]) for r in rb]
+            for event in ea + eb:
+                event.wall_time = 0
+            assert ea == eb
+        else:
+            # The first record (file version) carries the file's creation time; the rest are byte-identical.
+            assert ra[1:] == rb[1:]
+            assert Event.FromString(ra[0][12:-4]).file_version == Event.FromString(rb[0][12:-4]).file_version
+
+
+# -- no double capture -------------------------------------------------------------------
+def test_lightning_tensorboard_logger_inside_an_autologged_fit_is_not_captured_twice(store, tmp_path):
+    pl = pytest.importorskip("lightning.pytorch", reason="pip install 'autolog[lightning]'")
+    import torch
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from torch.utils.data import DataLoader, TensorDataset
+
+    class Tiny(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(2, 1)
+
+        def training_step(self, batch, batch_idx):
+            loss = torch.nn.functional.mse_loss(self.layer(batch[0]), batch[1])
+            self.log("loss", loss)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    al.autolog(only=["lightning", "tensorboard"], log_models=False, capture_env=False, log_system_metrics=False)
+    x = torch.arange(32, dtype=torch.float32).reshape(16, 2) / 32
+    trainer = pl.Trainer(max_epochs=2, logger=TensorBoardLogger(str(tmp_path / "tb")), log_every_n_steps=1,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(Tiny(), DataLoader(TensorDataset(x, x[:, :1]), batch_size=4))
+    runs = store.search_runs()
+    assert [r.tags.get("autolog.integration") for r in runs] == ["lightning"]
+    history = store.metric_history(runs[0].id, "loss")
+    steps = [p.step for p in history]
+    assert len(steps) == 8 and len(set(steps)) == len(steps)  # each scalar once
+    assert os.listdir(str(tmp_path / "tb" / "lightning_logs" / "version_0"))  # the logger still wrote its files
