@@ -57,7 +57,7 @@ def training_metrics(est: Any, X: Any, y: Any, sample_weight: Any, fit_result: A
     """Metrics of a fitted estimator on its training data, prefixed ``training_``."""
     from sklearn import metrics as M
 
-    from .sklearn import estimator_kind
+    from ._sklearn_patch import estimator_kind
 
     if X is None:
         return {}

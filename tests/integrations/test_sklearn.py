@@ -233,7 +233,7 @@ def test_error_in_our_metrics_code_warns_and_keeps_fit_result(store, data, monke
         raise RuntimeError("bug in autolog metrics")
 
     monkeypatch.setattr(_sklearn_metrics, "training_metrics", broken)
-    import autolog.integrations.sklearn as integ
+    import autolog.integrations._sklearn_patch as integ
 
     monkeypatch.setattr(integ, "training_metrics", broken)
     from autolog import safety
@@ -250,7 +250,7 @@ def test_error_in_our_metrics_code_warns_and_keeps_fit_result(store, data, monke
 def test_error_in_our_code_raises_under_strict_mode(store, data, monkeypatch):
     from sklearn.linear_model import LogisticRegression
 
-    import autolog.integrations.sklearn as integ
+    import autolog.integrations._sklearn_patch as integ
 
     X_train, _, y_train, _ = data
 

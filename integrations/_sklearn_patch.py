@@ -1,0 +1,224 @@
+"""scikit-learn integration, the patching half: every estimator's fit, searches, post-training metrics.
+
+Patching never walks ``all_estimators()`` (that imports all of scikit-learn): it wraps
+the estimator classes that exist (``BaseEstimator.__subclasses__()``, recursively) and
+hooks ``BaseEstimator.__init_subclass__`` for classes defined later, wrapping only each
+class's own ``fit``/``fit_transform``/``fit_predict`` (inherited ones are covered by the
+parent's wrapper; the engine's re-entrancy guard makes ``super().fit()`` log once).
+"""
+
+from __future__ import annotations
+
+import pickle
+import sys
+from typing import Any
+
+from autolog import options
+from autolog.datasets import log_dataset
+from autolog.fitrun import open_fit_run
+from autolog.models import save_model_files, versions_of
+from autolog.params import log_flat_params
+from autolog.patching import REGISTRY, Call, passthrough_guard, safe_wrapper
+from autolog.plugins import when_imported
+from autolog.safety import report
+
+from ._sklearn_metrics import dataset_name, log_search_results, post_training_patches, remember_model, training_metrics
+
+FIT_METHODS = ("fit", "fit_transform", "fit_predict")
+CV_HELPERS = ("cross_validate", "cross_val_score", "cross_val_predict", "learning_curve", "validation_curve", "permutation_test_score")
+MODEL_KINDS = ("classifier", "regressor", "clusterer", "outlier_detector", "density_estimator")
+NAME = "sklearn"
+
+
+def _enabled() -> bool:
+    return INTEGRATION.enabled
+
+
+def _integration():
+    from .sklearn import INTEGRATION
+
+    return INTEGRATION
+
+
+def estimator_kind(est: Any) -> str | None:
+    """The estimator type from scikit-learn's tags (classifier, regressor, ...), if any."""
+    try:
+        return est.__sklearn_tags__().estimator_type
+    except Exception:
+        return getattr(est, "_estimator_type", None)
+
+
+def _is_search(est: Any) -> bool:
+    search = sys.modules.get("sklearn.model_selection._search")
+    return search is not None and isinstance(est, search.BaseSearchCV)
+
+
+def should_log(est: Any) -> bool:
+    """Models, pipelines and searches log; standalone preprocessing only when asked."""
+    if _is_search(est) or estimator_kind(est) in MODEL_KINDS:
+        return True
+    base = sys.modules["sklearn.base"]
+    if isinstance(est, base.TransformerMixin):
+        return bool(options.get(NAME, "log_preprocessing"))
+    return True
+
+
+def _fit_inputs(call: Call) -> tuple[Any, Any, Any]:
+    args, kwargs = call.args, call.kwargs
+    X = args[0] if args else kwargs.get("X")
+    y = args[1] if len(args) > 1 else kwargs.get("y", kwargs.get("Y"))
+    return X, y, kwargs.get("sample_weight")
+
+
+def _before_fit(call: Call) -> bool:
+    est = call.instance
+    if est is None or not should_log(est):
+        return False
+    cls = type(est)
+    fit_run = open_fit_run(NAME, cls.__name__, model=est, tags={"estimator_class": f"{cls.__module__}.{cls.__qualname__}"})
+    if fit_run is None:
+        return False
+    call.state["fit_run"] = fit_run
+    try:
+        fit_run.run.set_tags({"estimator_name": cls.__name__, "estimator_class": f"{cls.__module__}.{cls.__qualname__}"})
+        log_flat_params(fit_run, est.get_params(deep=True))
+        X, y, _ = _fit_inputs(call)
+        if options.get(NAME, "log_datasets"):
+            name = dataset_name(X, default="X_train")
+            log_dataset(fit_run, name, X)
+            if y is not None:
+                log_dataset(fit_run, f"{name}.y", y)
+    except Exception as exc:
+        report(NAME, exc)
+    return True
+
+
+def _after_fit(call: Call, result: Any) -> None:
+    fit_run = call.state["fit_run"]
+    est = call.instance
+    try:
+        X, y, sample_weight = _fit_inputs(call)
+        if _is_search(est):
+            log_search_results(fit_run, est)
+        metrics = training_metrics(est, X, y, sample_weight, fit_result=result if call.state.get("method") == "fit_predict" else None)
+        if metrics:
+            fit_run.run.log_metrics(metrics, step=0)
+        if options.get(NAME, "log_models"):
+            save_model(fit_run.run, est)
+        remember_model(est, fit_run.run)
+    finally:
+        fit_run.finish("FINISHED")
+
+
+def _on_fit_error(call: Call, exc: BaseException) -> None:
+    call.state["fit_run"].finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+
+
+def _fit_wrapper(method: str):
+    def before(call: Call) -> bool:
+        call.state["method"] = method
+        return _before_fit(call)
+
+    return safe_wrapper(NAME, before, _after_fit, _on_fit_error, enabled=_enabled)
+
+
+_WRAPPERS: dict[str, Any] = {}
+
+
+def _owner(cls: type, method: str) -> type | None:
+    for klass in cls.__mro__:
+        if method in klass.__dict__:
+            return None if klass is object else klass
+    return None
+
+
+def patch_class(cls: type) -> None:
+    """Wrap the fit-like methods of ``cls`` where they are defined, mixins included.
+
+    ``LogisticRegression.predict`` lives on a mixin outside the BaseEstimator tree, so each
+    method is wrapped on the class of the MRO that defines it (once, however many
+    estimators share it).
+    """
+    for method, wrapper in [(m, _WRAPPERS[m]) for m in FIT_METHODS] + post_training_patches():
+        owner = _owner(cls, method)
+        if owner is not None:
+            REGISTRY.apply(NAME, owner, method, wrapper)
+
+
+def _all_subclasses(root: type) -> list[type]:
+    seen: list[type] = []
+    stack = [root]
+    while stack:
+        for sub in stack.pop().__subclasses__():
+            if sub not in seen:
+                seen.append(sub)
+                stack.append(sub)
+    return seen
+
+
+def patch(sklearn: Any) -> None:
+    """Wrap every estimator class that exists and hook the ones defined later."""
+    import sklearn.base as base
+
+    global INTEGRATION
+    INTEGRATION = _integration()
+
+    for method in FIT_METHODS:
+        _WRAPPERS.setdefault(method, _fit_wrapper(method))
+    for cls in [base.BaseEstimator, *_all_subclasses(base.BaseEstimator)]:
+        patch_class(cls)
+    inherited = base.BaseEstimator.__init_subclass__.__func__
+
+    def __init_subclass__(cls, **kwargs):
+        inherited(cls, **kwargs)
+        if INTEGRATION.enabled:
+            try:
+                patch_class(cls)
+            except Exception as exc:
+                report(NAME, exc)
+
+    REGISTRY.set_attribute(NAME, base.BaseEstimator, "__init_subclass__", classmethod(__init_subclass__))
+    when_imported(INTEGRATION, "sklearn.model_selection", _patch_cv_helpers)
+    when_imported(INTEGRATION, "sklearn.metrics", _patch_metric_functions)
+
+
+def _patch_cv_helpers(model_selection: Any) -> None:
+    # Helpers that fit many clones create no runs: they only mark "inside a patched call".
+    validation = sys.modules.get("sklearn.model_selection._validation")
+    for module in (model_selection, validation):
+        for name in CV_HELPERS:
+            if module is not None and name in module.__dict__:
+                REGISTRY.apply(NAME, module, name, passthrough_guard)
+
+
+def _patch_metric_functions(metrics: Any) -> None:
+    from ._sklearn_metrics import METRIC_FUNCTIONS, metric_function_wrapper
+
+    for name in METRIC_FUNCTIONS:
+        if name in metrics.__dict__:
+            REGISTRY.apply(NAME, metrics, name, metric_function_wrapper(name, _enabled))
+
+
+# -- models ----------------------------------------------------------------------------
+def save_model(run: Any, est: Any, artifact_dir: str = "model") -> str:
+    """Save a fitted estimator (skops when installed, else pickle) with its versions."""
+    try:
+        import skops.io as sio
+    except ImportError:
+        sio = None
+
+    def write(folder: str) -> str:
+        if sio is not None:
+            sio.dump(est, f"{folder}/model.skops")
+            return "model.skops"
+        with open(f"{folder}/model.pkl", "wb") as fh:
+            pickle.dump(est, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        return "model.pkl"
+
+    versions = versions_of("scikit-learn", "numpy", "scipy", "skops")
+    cls = type(est)
+    return save_model_files(run, write, "sklearn", artifact_dir, versions,
+                            {"format": "skops" if sio is not None else "pickle", "class": f"{cls.__module__}.{cls.__qualname__}"})
+
+
+INTEGRATION: Any = None  # set by patch(); the declaration lives in integrations/sklearn.py
