@@ -326,6 +326,16 @@ def test_fit_inside_a_user_run_logs_there_and_leaves_it_open(store, tmp_path):
     assert len(store.search_runs()) == 1
 
 
+def test_fitting_the_same_module_again_in_a_user_run_continues_the_axes(store, tmp_path):
+    autolog(only=["lightning"], log_models=False)
+    model = MLP()
+    with al.start_run(name="finetune") as run:
+        trainer(tmp_path, max_epochs=1, limit_val_batches=0).fit(model, loader())
+        trainer(tmp_path, max_epochs=1, limit_val_batches=0).fit(model, loader(seed=3))
+    assert [s for s, _ in history(store, run.id, "loss")] == list(range(2 * STEPS_PER_EPOCH))
+    assert [s for s, _ in history(store, run.id, "mae_epoch")] == [0, 1]
+
+
 def test_values_on_an_accelerator_are_converted_in_batches(store, tmp_path, monkeypatch):
     # No GPU here: pretend CPU tensors live on a device to exercise the batched conversion.
     from autolog.integrations import _lightning_callback as cbmod

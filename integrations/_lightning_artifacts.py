@@ -1,0 +1,115 @@
+"""Artifacts of a Lightning fit: ModelCheckpoint files, our own checkpoints, TensorBoard files, the model.
+
+Files are uploaded when they changed since the last upload (path, mtime, size), at each
+epoch boundary and at the end of the fit, on the training thread: a checkpoint may be
+rewritten (``last.ckpt``) or deleted (``save_top_k``) by the next save, so reading it later
+in the background could store a torn file. The store is content-addressed, so the same
+bytes under ``best.ckpt`` and ``last.ckpt`` are stored once.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from autolog.safety import warn_once
+
+_MAX_WORDS = ("acc", "auc", "f1", "precision", "recall", "score", "iou", "map", "dice")
+
+
+class ArtifactLogic:
+    """Checkpoint, TensorBoard and model uploads of AutologCallback (uses ``self._fit`` and ``self._opt``)."""
+
+    def _upload(self, src: str, path: str) -> bool:
+        st = os.stat(src)
+        key = (src, st.st_mtime_ns, st.st_size)
+        if self._uploaded.get(path) == key:
+            return False
+        run = self._fit.run
+        run.store.log_artifact(run.id, src, path)
+        self._uploaded[path] = key
+        return True
+
+    def _checkpoint_policy(self, trainer: Any) -> str | None:
+        policy = self._opt("checkpoint")
+        if policy not in ("best", "last", "all"):
+            return None
+        # Our policy replaces only Lightning's default ModelCheckpoint (no monitor, no save_last, no dirpath).
+        for cb in trainer.checkpoint_callbacks:
+            if getattr(cb, "monitor", None) is not None or getattr(cb, "save_last", None) or getattr(cb, "dirpath", None):
+                return None
+        if trainer.world_size > 1:
+            warn_once("lightning:own-checkpoint", "autolog: checkpoint= is not applied under distributed training; add a ModelCheckpoint")
+            return None
+        return policy
+
+    def _sync_checkpoints(self, trainer: Any) -> None:
+        if self._own_policy:
+            return
+        for i, cb in enumerate(trainer.checkpoint_callbacks):
+            folder = "checkpoints" if i == 0 else f"checkpoints/{i}"
+            for kind in ("best", "last"):
+                src = getattr(cb, f"{kind}_model_path", "") or ""
+                if src and os.path.isfile(src) and self._upload(src, f"{folder}/{kind}.ckpt") and kind == "best":
+                    self._fit.run.set_tag(f"{folder.replace('/', '.')}.best_model_path", src)
+                    score = getattr(cb, "best_model_score", None)
+                    if score is not None:
+                        self._fit.run.log_metric(f"{folder.replace('/', '.')}.best_model_score", float(score), step=trainer.current_epoch)
+
+    def _own_checkpoint(self, trainer: Any) -> None:
+        epoch = trainer.current_epoch
+        names = [f"epoch={epoch}.ckpt", "last.ckpt"] if self._own_policy == "all" else ["last.ckpt"]
+        if self._own_policy == "best":
+            monitor, value = self._monitored(trainer)
+            if value is None:
+                return
+            better = self._best is None or (value > self._best if any(w in monitor.lower() for w in _MAX_WORDS) else value < self._best)
+            if not better:
+                return
+            self._best = value
+            names = ["best.ckpt"]
+            self._fit.run.set_tags({"checkpoint.monitor": monitor, "checkpoint.best_epoch": epoch})
+            self._fit.run.log_metric("checkpoint.best_model_score", value, step=epoch)
+        with tempfile.TemporaryDirectory(prefix="autolog-ckpt-") as tmp:
+            local = os.path.join(tmp, "model.ckpt")
+            trainer.save_checkpoint(local)
+            for name in names:
+                self._fit.run.store.log_artifact(self._fit.run.id, local, f"checkpoints/{name}")
+
+    def _monitored(self, trainer: Any) -> tuple[str, float | None]:
+        metrics = trainer.callback_metrics
+        given = self._opt("checkpoint_monitor")
+        for name in ([given] if given else ["val_loss", "val/loss", "loss_epoch", "loss", "train_loss"]):
+            if name in metrics:
+                return name, float(metrics[name])
+        warn_once("lightning:monitor", f"autolog: checkpoint='best' found no {given or 'val_loss/loss'} metric; no checkpoint saved")
+        return given or "val_loss", None
+
+    def _sync_tensorboard(self, trainer: Any) -> None:
+        if not self._log_tensorboard:
+            return
+        loggers = [lg for lg in trainer.loggers if any(c.__name__ == "TensorBoardLogger" for c in type(lg).__mro__)]
+        for i, logger in enumerate(loggers):
+            writer = getattr(logger, "_experiment", None)
+            if writer is not None and hasattr(writer, "flush"):
+                writer.flush()
+            root = logger.log_dir
+            if not root or not os.path.isdir(root):
+                continue
+            base = "tensorboard" if i == 0 else f"tensorboard/{i}"
+            for folder, dirs, files in os.walk(root):
+                dirs[:] = [d for d in dirs if d != "checkpoints"]
+                for name in files:
+                    if not name.endswith(".ckpt"):
+                        full = os.path.join(folder, name)
+                        rel = os.path.relpath(full, root).replace(os.sep, "/")
+                        self._upload(full, f"{base}/{rel}")
+
+    def _save_model(self, trainer: Any, pl_module: Any) -> None:
+        from .lightning import save_model
+
+        if trainer.world_size > 1 and "DDP" not in type(trainer.strategy).__name__:
+            warn_once("lightning:model", "autolog: the model is not saved under sharded strategies; use a ModelCheckpoint")
+            return
+        save_model(self._fit.run, pl_module, trainer, package=self.package)
