@@ -131,13 +131,16 @@ def test_flush_uploads_only_new_event_data(enabled, store, tmp_path, monkeypatch
         writer = SummaryWriter(str(tmp_path / "long"))
         writer.add_scalar("loss", 1.0, 0)
         writer.flush()
-        assert len(uploads) == 1
+        # add_scalar may already have synced the file's header (the writer writes in a
+        # thread of its own); after the flush the whole file is there.
+        first = len(uploads)
+        assert first >= 1
         size_1 = store.list_artifacts(run.id, "tensorboard")[0].size
         writer.flush()  # nothing new on disk: nothing uploaded again
-        assert len(uploads) == 1
+        assert len(uploads) == first
         writer.add_scalar("loss", 0.5, 1)
         writer.flush()
-        assert len(uploads) == 2
+        assert len(uploads) > first
         assert store.list_artifacts(run.id, "tensorboard")[0].size > size_1
         writer.close()
     assert len(store.list_artifacts(run.id, "tensorboard")) == 1
