@@ -7,7 +7,6 @@ whole, larger ones by a strided sample plus their size, and the digest says whic
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 _FULL_LIMIT = 64 * 1024 * 1024
@@ -64,6 +63,8 @@ def fingerprint(data: Any) -> dict[str, str]:
         info["dtype"] = str(dtype)
     elif dtypes is not None:
         info["dtype"] = ",".join(sorted({str(d) for d in dtypes}))
+    import hashlib  # its OpenSSL binding costs milliseconds at import
+
     raw, how = _as_bytes(data)
     if raw is not None:
         info["digest"] = hashlib.sha256(raw).hexdigest()[:16]

@@ -7,10 +7,7 @@ library versions needed to load it.
 
 from __future__ import annotations
 
-import json
 import os
-import platform
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,6 +21,10 @@ def save_model_files(run, write: Callable[[str], str], flavor: str, artifact_dir
 
     Returns the artifact path of the model file.
     """
+    import json
+    import platform
+    import tempfile
+
     with tempfile.TemporaryDirectory(prefix="autolog-model-") as tmp:
         filename = write(tmp)
         meta = {
@@ -51,6 +52,9 @@ def model_file(store, run_id: str, artifact_dir: str = "model") -> Iterator[tupl
     Loaders that read the format from the file extension (``.keras``, ``.json``,
     ``.ubj``) need the real name, not the content-addressed blob.
     """
+    import json
+    import tempfile
+
     with open(store.artifact_file(run_id, f"{artifact_dir}/meta.json"), encoding="utf-8") as fh:
         meta = json.load(fh)
     with tempfile.TemporaryDirectory(prefix="autolog-load-") as tmp:

@@ -8,7 +8,6 @@ synchronously because they are rare and their errors must reach the caller.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -191,6 +190,8 @@ class ActiveRun:
     def log_dict(self, data: Any, artifact_file: str) -> Artifact:
         """Store ``data`` as a JSON artifact."""
         _file_path(artifact_file)
+        import json
+
         return self.log_text(json.dumps(data, indent=2, sort_keys=True, default=str), artifact_file)
 
     def log_bytes(self, data: bytes, artifact_file: str) -> Artifact:

@@ -7,11 +7,9 @@ stays free of it.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
-import zipfile
 from typing import Any
 
 from autolog.models import model_file, resolve_store, save_model_files, versions_of
@@ -174,6 +172,9 @@ def save_keras(model: Any, path: str) -> None:
     without it the content-addressed store keeps one copy for any number of saves of
     an unchanged model.
     """
+    import json
+    import zipfile
+
     model.save(path)
     with zipfile.ZipFile(path) as src:
         entries = [(info, src.read(info.filename)) for info in src.infolist()]

@@ -10,7 +10,6 @@ bytes under ``best.ckpt`` and ``last.ckpt`` are stored once.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 from autolog.safety import warn_once
@@ -71,6 +70,8 @@ class ArtifactLogic:
             names = ["best.ckpt"]
             self._fit.run.set_tags({"checkpoint.monitor": monitor, "checkpoint.best_epoch": epoch})
             self._fit.run.log_metric("checkpoint.best_model_score", value, step=epoch)
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="autolog-ckpt-") as tmp:
             local = os.path.join(tmp, "model.ckpt")
             trainer.save_checkpoint(local)

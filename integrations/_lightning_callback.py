@@ -18,7 +18,6 @@ records anything; other ranks never touch the store.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import weakref
 from typing import Any
@@ -150,6 +149,8 @@ class CallbackLogic(ArtifactLogic):
             return
         tags = {"autolog.resumed_from": str(ckpt)}
         if os.path.isfile(ckpt):
+            import hashlib
+
             digest = hashlib.sha256()
             with open(ckpt, "rb") as fh:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):

@@ -16,7 +16,6 @@ for the best candidates. After the fit, ``model.score(X_test, y)`` and
 
 from __future__ import annotations
 
-import pickle
 from typing import Any
 
 from autolog.plugins import Integration, integration_autolog
@@ -50,6 +49,8 @@ def load_model(run_id: str, store: Any = None, artifact_dir: str = "model", trus
     store = resolve_store(store)
     with model_file(store, run_id, artifact_dir) as (meta, path):
         if meta.get("format") == "pickle":
+            import pickle
+
             with open(path, "rb") as fh:
                 return pickle.load(fh)
         import skops.io as sio

@@ -7,11 +7,8 @@ user passes can point outside the run.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
-import shutil
-import tempfile
 from collections.abc import Iterable
 
 from ..errors import InvalidPath
@@ -47,6 +44,9 @@ class BlobRepository:
 
     def put_file(self, local_path: str) -> tuple[str, int]:
         """Copy ``local_path`` in (once per content) and return ``(sha256, size)``."""
+        import hashlib
+        import tempfile
+
         digest = hashlib.sha256()
         size = 0
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
@@ -75,6 +75,9 @@ class BlobRepository:
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         """Store ``data`` as a blob and return ``(sha256, size)``."""
+        import hashlib
+        import tempfile
+
         sha = hashlib.sha256(data).hexdigest()
         target = self.blob_path(sha)
         if not os.path.exists(target):
@@ -88,6 +91,7 @@ class BlobRepository:
 
     def copy_out(self, sha256: str, destination: str) -> str:
         """Copy a blob to ``destination`` (a file path) and return it."""
+        import shutil
 
         os.makedirs(os.path.dirname(os.path.abspath(destination)), exist_ok=True)
         shutil.copyfile(self.blob_path(sha256), destination)
