@@ -23,7 +23,7 @@ def _as_bytes(data: Any) -> tuple[bytes | memoryview | None, str]:
             return _array_bytes(data.to_numpy()), "full"
         if hasattr(data, "tocsr") and hasattr(data, "data"):  # scipy sparse
             csr = data.tocsr()
-            return _array_bytes(csr.data) + _array_bytes(csr.indices) + _array_bytes(csr.indptr), "full"
+            return b"".join(bytes(_array_bytes(a)) for a in (csr.data, csr.indices, csr.indptr)), "full"
         if hasattr(data, "detach") and hasattr(data, "cpu"):  # torch tensor
             return _array_bytes(data.detach().cpu().numpy()), "full"
         if hasattr(data, "tobytes") and hasattr(data, "nbytes"):

@@ -108,6 +108,10 @@ def safe_wrapper(
                 report(integration, exc)
                 logging = False
             if not logging:
+                # A call we do not log must not silence the calls inside it: the sklearn
+                # wrapper passing XGBClassifier.fit on lets xgboost's own patch log it.
+                _inside.reset(token)
+                token = None
                 return wrapped(*args, **kwargs)
             try:
                 result = wrapped(*call.args, **call.kwargs)
@@ -125,7 +129,8 @@ def safe_wrapper(
                     report(integration, exc)
             return result
         finally:
-            _inside.reset(token)
+            if token is not None:
+                _inside.reset(token)
 
     return wrapper
 

@@ -99,9 +99,9 @@ def _points(variant: str) -> int | None:
 def _hook_cost(calls: int = 20_000) -> float:
     """µs per ``on_train_batch_end`` of a hand-added callback logging every batch."""
     import keras
-    from autolog.integrations.keras import AutologCallback
 
     import autolog
+    from autolog.integrations.keras import AutologCallback
 
     model = keras.Sequential([keras.Input((20,)), keras.layers.Dense(1)])
     model.compile(optimizer="adam", loss="mse")

@@ -22,6 +22,7 @@ autolog.autolog(checkpoint="best", log_every_n_steps=5)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+
 from autolog.integrations.keras import load_model  # noqa: E402
 
 

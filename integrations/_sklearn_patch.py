@@ -53,8 +53,19 @@ def _is_search(est: Any) -> bool:
     return search is not None and isinstance(est, search.BaseSearchCV)
 
 
+def _has_own_integration(est: Any) -> bool:
+    # XGBClassifier, LGBMRegressor, ...: their framework's integration logs them (rounds,
+    # importances, native model) when it is enabled; sklearn steps aside.
+    from autolog.plugins import discover
+
+    root = type(est).__module__.partition(".")[0]
+    return root != "sklearn" and any(i.enabled and i.module == root for i in discover().values())
+
+
 def should_log(est: Any) -> bool:
     """Models, pipelines and searches log; standalone preprocessing only when asked."""
+    if _has_own_integration(est):
+        return False
     if _is_search(est) or estimator_kind(est) in MODEL_KINDS:
         return True
     base = sys.modules["sklearn.base"]

@@ -13,9 +13,8 @@ import pytest
 keras = pytest.importorskip("keras", reason="pip install 'autolog[keras]'")
 np = pytest.importorskip("numpy", reason="pip install 'autolog[keras]'")
 
-from autolog.integrations import keras as ik  # noqa: E402
-
 import autolog  # noqa: E402
+from autolog.integrations import keras as ik  # noqa: E402
 
 N_TRAIN, N_VAL, BATCH = 200, 64, 32
 STEPS = math.ceil(N_TRAIN / BATCH)  # 7 batches per epoch

@@ -11,10 +11,10 @@ import pytest
 lgb = pytest.importorskip("lightgbm", reason="pip install 'autolog[lightgbm]'")
 
 import numpy as np  # noqa: E402
-from autolog.integrations import _boosting  # noqa: E402
-from autolog.integrations import lightgbm as integration  # noqa: E402
 
 import autolog as al  # noqa: E402
+from autolog.integrations import _boosting  # noqa: E402
+from autolog.integrations import lightgbm as integration  # noqa: E402
 
 PARAMS = {"objective": "regression", "metric": ["l2", "l1"], "verbose": -1, "num_threads": 1, "learning_rate": 0.3}
 
@@ -106,6 +106,19 @@ def test_cv_logs_mean_and_stdv_histories(store, data):
     assert [p.value for p in means] == pytest.approx(results["valid l2-mean"])
     assert [p.value for p in stdvs] == pytest.approx(results["valid l2-stdv"])
     assert run.params["nfold"] == "3" and run.params["num_boost_round"] == "7"
+
+
+def test_cv_early_stopping_logs_the_best_round(store, data):
+    X_train, _, y_train, _ = data
+    _enable(log_models=False)
+    params = dict(PARAMS, metric="l2", learning_rate=0.9, num_leaves=63, min_data_in_leaf=2)
+    results = lgb.cv(params, lgb.Dataset(X_train, label=y_train), 200, nfold=3, stratified=False,
+                     callbacks=[lgb.early_stopping(2, verbose=False)])
+    run = store.get_run(al.last_run().id)
+    best = len(results["valid l2-mean"]) - 1  # cv cuts its histories at the best round
+    assert run.metrics["best_iteration"] == best
+    assert run.metrics["best_score"] == pytest.approx(results["valid l2-mean"][best])
+    assert run.metrics["stopped_iteration"] == len(store.metric_history(run.id, "valid-l2-mean")) - 1 >= best
 
 
 def test_sklearn_wrapper_fit_logs_one_run_with_its_params(store, data):

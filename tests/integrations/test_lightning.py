@@ -15,11 +15,11 @@ pytest.importorskip("lightning", reason="pip install 'autolog[lightning]'")
 
 import lightning.pytorch as pl  # noqa: E402
 import torch  # noqa: E402
-from autolog.integrations import lightning as al_lightning  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 import autolog as al  # noqa: E402
 from autolog import autolog  # noqa: E402
+from autolog.integrations import lightning as al_lightning  # noqa: E402
 
 STEPS_PER_EPOCH = 8  # 64 samples, batch 8
 

@@ -367,3 +367,16 @@ def test_secret_params_are_redacted(store, data):
     Remote().fit(X_train, y_train)
     run = store.get_run(al.last_run().id)
     assert run.params["api_key"] == "***" and run.params["depth"] == "2"
+
+
+@pytest.mark.parametrize("order", [["sklearn", "xgboost"], ["xgboost", "sklearn"]])
+def test_estimators_with_their_own_integration_log_through_it(store, data, order):
+    pytest.importorskip("xgboost", reason="pip install 'autolog[xgboost]'")
+    import xgboost as xgb
+
+    X_train, _, y_train, _ = data
+    autolog(only=order, log_models=False)
+    xgb.XGBClassifier(n_estimators=3).fit(X_train, y_train, eval_set=[(X_train, y_train)], verbose=False)
+    runs = _runs(store)
+    assert len(runs) == 1 and runs[0].tags["autolog.integration"] == "xgboost"
+    assert len(store.metric_history(runs[0].id, "validation_0-logloss")) == 3

@@ -11,13 +11,13 @@ import pytest
 pytest.importorskip("tensorboard", reason="pip install 'autolog[tensorboard]'")
 pytest.importorskip("torch", reason="pip install 'autolog[tensorboard]'")
 
-from autolog.integrations import tensorboard as al_tb  # noqa: E402
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
 from tensorboard.compat.proto.event_pb2 import Event  # noqa: E402
 from torch.utils.tensorboard import SummaryWriter  # noqa: E402
 from torch.utils.tensorboard.writer import SummaryWriter as WriterClass  # noqa: E402
 
 import autolog as al  # noqa: E402
+from autolog.integrations import tensorboard as al_tb  # noqa: E402
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import pytest
 xgb = pytest.importorskip("xgboost", reason="pip install 'autolog[xgboost]'")
 
 import numpy as np  # noqa: E402
-from autolog.integrations import _boosting  # noqa: E402
-from autolog.integrations import xgboost as integration  # noqa: E402
 
 import autolog as al  # noqa: E402
+from autolog.integrations import _boosting  # noqa: E402
+from autolog.integrations import xgboost as integration  # noqa: E402
 
 
 @pytest.fixture
@@ -215,3 +215,19 @@ def test_importing_the_integration_does_not_import_xgboost():
     code = "import sys, autolog.integrations.xgboost, autolog.integrations._boosting; print('xgboost' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_error_in_our_callback_warns_once_and_training_goes_on(store, dmats, monkeypatch):
+    dtrain, dvalid = dmats
+    monkeypatch.setenv("AUTOLOG_STRICT", "0")
+    monkeypatch.setattr(integration, "_round_items", lambda evals_log: 1 / 0)
+    from autolog.safety import AutologWarning, reset_warnings
+
+    reset_warnings()
+    _enable(log_models=False)
+    with pytest.warns(AutologWarning, match="xgboost integration hit an error"):
+        booster = xgb.train(PARAMS, dtrain, 5, evals=[(dvalid, "valid")], verbose_eval=False)
+    assert booster.num_boosted_rounds() == 5
+    run = store.search_runs()[0]
+    assert run.status == "FINISHED" and run.params["num_boost_round"] == "5"
+    assert "valid-logloss" not in run.metrics
