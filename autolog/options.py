@@ -47,12 +47,14 @@ def validate(options: dict[str, Any]) -> dict[str, Any]:
                 raise InvalidType(f"autolog option {key} must be True or False, got {value!r}")
         elif key in ("log_every_n_steps", "max_tuning_runs"):
             if isinstance(value, bool) or not isinstance(value, int) or value < (1 if key == "log_every_n_steps" else 0):
-                raise InvalidName(f"autolog option {key} must be a positive int, got {value!r}")
+                least = "a positive" if key == "log_every_n_steps" else "a non-negative"
+                raise InvalidName(f"autolog option {key} must be {least} int, got {value!r}")
         elif key == "extra_tags":
             if value is not None and (not isinstance(value, dict) or not all(isinstance(k, str) for k in value)):
                 raise InvalidType(f"autolog option extra_tags must be a dict of str -> value, got {value!r}")
         elif key == "checkpoint":
-            if value not in CHECKPOINT_POLICIES or value is True:
+            # 0 == False: an int would pass the membership test, so check the type too.
+            if value not in CHECKPOINT_POLICIES or not isinstance(value, (str, bool, type(None))):
                 raise InvalidName(f"autolog option checkpoint must be one of 'best', 'last', 'all' or False, got {value!r}")
         elif key == "checkpoint_monitor":
             if value is not None and not isinstance(value, str):
