@@ -13,6 +13,7 @@ import json
 import math
 import sqlite3
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -71,7 +72,12 @@ def cmd_ls(args: argparse.Namespace, store) -> int:
     if not runs:
         print("no runs" + (f" in experiment {args.experiment!r}" if args.experiment else "") + f" in {store.root}")
         return 0
-    metric_keys = args.metric or sorted({k for r in runs for k in r.metrics if not k.startswith("system/")})[:4]
+    if args.metric:
+        metric_keys = args.metric
+    else:
+        # The metrics most of the listed runs share, so columns are rarely empty.
+        counts = Counter(k for r in runs for k in r.metrics if not k.startswith("system/"))
+        metric_keys = sorted(k for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:4])
     headers = ["id", "name", "experiment", "status", "start", "duration", *metric_keys]
     rows = [[r.id[:8], r.name, r.experiment, r.status + ("*" if r.lifecycle == "deleted" else ""),
              fmt_time(r.start_time), fmt_duration(r.duration_ms), *[fmt_value(r.metrics.get(k)) for k in metric_keys]]
