@@ -99,7 +99,9 @@ class Sampler:
         self._ready = True
 
     def _loop(self) -> None:
-        time.sleep(0)  # hand the GIL back to start_run, waiting in Thread.start()
+        # A run over within a second (a small fit) never pays for psutil's set-up.
+        if self._stop.wait(min(self.every, 1.0)):
+            return
         try:
             self._setup()
         except ImportError:
