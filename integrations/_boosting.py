@@ -188,6 +188,50 @@ def train_entry(integration: str, safe: Callable, join: Callable[[Session, Any],
     return wrapper
 
 
+def begin_wrapper_fit(integration: str, call: Any, new_session: Callable[[Any], Session]) -> bool:
+    """Start of ``XGBModel.fit`` / ``LGBMModel.fit``: open the run and park a session for train().
+
+    The wrapper's own params (``get_params()`` without unset values) and the raw X/y
+    fingerprints are logged as the session's first steps.
+    """
+    from autolog.datasets import log_dataset
+    from autolog.fitrun import open_fit_run
+    from autolog.params import log_flat_params
+
+    est = call.instance
+    if est is None:
+        return False
+    cls = type(est)
+    qualname = f"{cls.__module__}.{cls.__qualname__}"
+    fit_run = open_fit_run(integration, cls.__name__, model=est, tags={"estimator_class": qualname})
+    if fit_run is None:
+        return False
+    session = call.state["session"] = new_session(fit_run)
+    token = call.state["token"] = park(session)
+
+    def params() -> None:
+        fit_run.run.set_tags({"estimator_name": cls.__name__, "estimator_class": qualname})
+        log_flat_params(fit_run, {k: v for k, v in est.get_params(deep=False).items() if v is not None})
+
+    def datasets() -> None:
+        if options.get(integration, "log_datasets"):
+            X, y = argument(call, 0, "X"), argument(call, 1, "y")
+            log_dataset(fit_run, "train", X)
+            if y is not None:
+                log_dataset(fit_run, "train.label", y)
+
+    return start(session, [params, datasets], token)
+
+
+def end_wrapper_fit(call: Any, closing: Callable[[Session, Any, Any], Iterable[Callable[[], None]]]) -> None:
+    """End of the wrapper's fit: unpark the session and close it with the booster's closing steps."""
+    unpark(call.state.pop("token", None))
+    session = call.state["session"]
+    est = call.instance
+    booster = getattr(est, "_Booster", None)
+    session.close("FINISHED", closing(session, booster, est) if booster is not None else ())
+
+
 def own_fit_classes(root: type) -> list[type]:
     """``root`` and its subclasses defined in the same module that have their own ``fit``.
 

@@ -47,10 +47,11 @@ from autolog.plugins import Integration, integration_autolog, when_imported
 from ._boosting import (
     Session,
     argument,
+    begin_wrapper_fit,
+    end_wrapper_fit,
     feature_names,
     log_importances,
     own_fit_classes,
-    park,
     set_argument,
     start,
     tidy_number,
@@ -247,37 +248,11 @@ def _on_error(call: Call, exc: BaseException) -> None:
 
 # -- the scikit-learn wrappers ---------------------------------------------------------------
 def _before_fit(call: Call) -> bool:
-    est = call.instance
-    if est is None:
-        return False
-    cls = type(est)
-    qualname = f"{cls.__module__}.{cls.__qualname__}"
-    fit_run = open_fit_run(NAME, cls.__name__, model=est, tags={"estimator_class": qualname})
-    if fit_run is None:
-        return False
-    session = call.state["session"] = Session(NAME, fit_run, _round_items, _snapshot)
-    token = call.state["token"] = park(session)
-
-    def params() -> None:
-        fit_run.run.set_tags({"estimator_name": cls.__name__, "estimator_class": qualname})
-        log_flat_params(fit_run, {k: v for k, v in est.get_params(deep=False).items() if v is not None})
-
-    def datasets() -> None:
-        if options.get(NAME, "log_datasets"):
-            X, y = argument(call, 0, "X"), argument(call, 1, "y")
-            log_dataset(fit_run, "train", X)
-            if y is not None:
-                log_dataset(fit_run, "train.label", y)
-
-    return start(session, [params, datasets], token)
+    return begin_wrapper_fit(NAME, call, lambda fit_run: Session(NAME, fit_run, _round_items, _snapshot))
 
 
 def _after_fit(call: Call, result: Any) -> None:
-    unpark(call.state.pop("token", None))
-    session = call.state["session"]
-    est = call.instance
-    booster = getattr(est, "_Booster", None)
-    session.close("FINISHED", _closing(session, booster, est) if booster is not None else ())
+    end_wrapper_fit(call, _closing)
 
 
 # -- closing steps ---------------------------------------------------------------------------
