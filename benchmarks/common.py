@@ -124,6 +124,28 @@ def alternate(variants: dict[str, Callable[[], Any]], pairs: int, warmup: int = 
     return times
 
 
+def alternate_toggled(fit: Callable[[], Any], enable: Callable[[], None], disable: Callable[[], None],
+                      variant: str, pairs: int, warmup: int = 1) -> dict[str, list[Any]]:
+    """Time ``fit()`` plain and with the logger switched on, alternating in one process.
+
+    ``enable``/``disable`` switch the logger around each logged call; the first
+    ``warmup`` rounds are not kept. Returns ``{"plain": [...], variant: [...]}``.
+    """
+    times: dict[str, list[Any]] = {"plain": [], variant: []}
+    for round_ in range(warmup + pairs):
+        for name in (["plain", variant] if round_ % 2 == 0 else [variant, "plain"]):
+            if name != "plain":
+                enable()
+            try:
+                elapsed = fit()
+            finally:
+                if name != "plain":
+                    disable()
+            if round_ >= warmup:
+                times[name].append(elapsed)
+    return times
+
+
 def ratios(times: dict[str, list[float]], plain: str) -> dict[str, float | None]:
     """Median over pairs of ``variant time / plain time`` (pairwise, so load drift cancels)."""
     base = times[plain]

@@ -15,7 +15,21 @@ import os
 import tempfile
 from typing import Any
 
-from benchmarks.common import BenchError, Column, Row, Table, clock, failed_row, installed, isolated, median, pairs, pick, version_of
+from benchmarks.common import (
+    BenchError,
+    Column,
+    Row,
+    Table,
+    alternate_toggled,
+    clock,
+    failed_row,
+    installed,
+    isolated,
+    median,
+    pairs,
+    pick,
+    version_of,
+)
 
 NAME = "keras"
 DESCRIPTION = "Keras MLP 5 epochs ≈1,500 steps, per-step logging: plain vs autolog vs mlflow.keras.autolog"
@@ -65,21 +79,10 @@ def measure(variant: str, pairs: int, rows: int, epochs: int = 5, warmup: int = 
         model.fit(x, y, epochs=epochs, batch_size=64, verbose=0)
         return clock() - start
 
-    times: dict[str, list[float]] = {"plain": [], variant: []}
     with tempfile.TemporaryDirectory(prefix=f"bench-keras-{variant}-") as folder:
         os.chdir(folder)  # mlflow and Keras write next to the working directory
         enable, disable = _enable_disable(variant, folder)
-        for round_ in range(warmup + pairs):
-            for name in (["plain", variant] if round_ % 2 == 0 else [variant, "plain"]):
-                if name != "plain":
-                    enable()
-                try:
-                    elapsed = fit()
-                finally:
-                    if name != "plain":
-                        disable()
-                if round_ >= warmup:
-                    times[name].append(elapsed)
+        times = alternate_toggled(fit, enable, disable, variant, pairs, warmup)
         points = _points(variant)
         hook_us = _hook_cost() if variant == "autolog" else None
     steps = epochs * -(-rows // 64)

@@ -14,7 +14,21 @@ import tempfile
 import time
 from typing import Any
 
-from benchmarks.common import BenchError, Column, Row, Table, clock, failed_row, installed, isolated, median, pairs, pick, version_of
+from benchmarks.common import (
+    BenchError,
+    Column,
+    Row,
+    Table,
+    alternate_toggled,
+    clock,
+    failed_row,
+    installed,
+    isolated,
+    median,
+    pairs,
+    pick,
+    version_of,
+)
 
 NAME = "lightning"
 DESCRIPTION = "Lightning 3 epochs ≈1,000 steps, self.log every step: plain vs autolog vs mlflow.pytorch.autolog"
@@ -76,20 +90,9 @@ def measure(variant: str, pairs: int, batches: int, epochs: int = 3, warmup: int
         trainer.fit(model, data)
         return clock() - start, time.thread_time() - cpu
 
-    times: dict[str, list[tuple[float, float]]] = {"plain": [], variant: []}
     with tempfile.TemporaryDirectory(prefix=f"bench-lightning-{variant}-") as folder:
         enable, disable = _enable_disable(variant, folder)
-        for round_ in range(warmup + pairs):
-            for name in (["plain", variant] if round_ % 2 == 0 else [variant, "plain"]):
-                if name != "plain":
-                    enable()
-                try:
-                    elapsed = fit()
-                finally:
-                    if name != "plain":
-                        disable()
-                if round_ >= warmup:
-                    times[name].append(elapsed)
+        times = alternate_toggled(fit, enable, disable, variant, pairs, warmup)
         points = _points(variant)
     return {"plain": [t[0] for t in times["plain"]], "logged": [t[0] for t in times[variant]],
             "plain_cpu": [t[1] for t in times["plain"]], "logged_cpu": [t[1] for t in times[variant]], "points": points}
