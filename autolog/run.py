@@ -114,15 +114,7 @@ class ActiveRun:
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         """Queue several metrics at one step; all are validated before any is queued."""
-        if not isinstance(metrics, dict):
-            raise validation.InvalidType(f"metrics must be a dict of name -> number, got {type(metrics).__name__}")
-        clean = []
-        for key, value in metrics.items():
-            validation.check_key(key)
-            # Ints too: 10**400 must fail here, before the other keys of the batch are queued.
-            clean.append((key, value if type(value) is float else validation.metric_value(value, key)))
-        if step is not None and type(step) is not int:
-            step = validation.metric_step(step, "metrics")
+        clean, step = validation.check_metrics(metrics, step)
         for key, value in clean:
             self.log_metric(key, value, step)
 

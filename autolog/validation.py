@@ -94,6 +94,22 @@ def metric_step(step: Any, key: str) -> int:
     return as_int
 
 
+def check_metric(key: Any, value: Any, step: Any = None) -> tuple[str, float, int | None]:
+    """Validate one metric point; return ``(key, value as float, step as int or None)``."""
+    check_key(key)
+    value = value if type(value) is float else metric_value(value, key)
+    return key, value, None if step is None else metric_step(step, key)
+
+
+def check_metrics(metrics: Any, step: Any = None) -> tuple[list[tuple[str, float]], int | None]:
+    """Validate a dict of metrics and its step before any is queued; return ``([(key, value)], step)``."""
+    if not isinstance(metrics, dict):
+        raise InvalidType(f"metrics must be a dict of name -> number, got {type(metrics).__name__}")
+    # Ints too: 10**400 must fail here, before the other keys of the batch are queued.
+    clean = [check_metric(key, value)[:2] for key, value in metrics.items()]
+    return clean, None if step is None else metric_step(step, "metrics")
+
+
 def text_value(value: Any, argument: str, limit: int) -> str:
     """Turn a param or tag value into its string form; reject values over ``limit`` characters."""
     text = value if isinstance(value, str) else str(value)
