@@ -206,7 +206,7 @@ def _clause(entity: str, key: str, op: str, value: str | float) -> tuple[str, li
 def compile_order_by(order_by: Sequence[str] | str | None) -> tuple[str, list]:
     """Compile ``["metrics.val_loss", "params.lr DESC"]`` to an ORDER BY body and binds."""
     if not order_by:
-        return "r.start_time DESC, r.id", []
+        return "r.start_time DESC, r.rowid DESC", []
     if isinstance(order_by, str):
         order_by = [order_by]
     parts: list[str] = []

@@ -122,7 +122,7 @@ class RunReader:
         """The runs whose parent is ``run_id``, oldest first."""
         rows = self._conn().execute(
             f"SELECT {_RUN_COLUMNS} FROM runs r JOIN experiments e ON e.id = r.experiment_id"
-            " WHERE r.parent_id = ? AND r.lifecycle = 'active' ORDER BY r.start_time, r.id",
+            " WHERE r.parent_id = ? AND r.lifecycle = 'active' ORDER BY r.start_time, r.rowid",
             (self.resolve_run_id(run_id),),
         ).fetchall()
         return self._hydrate(rows)
