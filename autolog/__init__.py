@@ -5,7 +5,10 @@ This module only re-exports the public API.
 
 from __future__ import annotations
 
-from .api import (
+from autolog.capture.seeding import seed_everything  # also registers environment capture and system metrics
+from autolog.errors import AutologError
+from autolog.patching.plugins import autolog
+from autolog.tracking.api import (
     active_run,
     end_run,
     flush,
@@ -26,16 +29,13 @@ from .api import (
     set_tags,
     start_run,
 )
-from .errors import AutologError
-from .plugins import autolog
-from .repro import seed_everything  # also registers environment capture and system metrics
 
 __version__ = "0.1.0"
 
 # Data classes load on first use: the store's modules cost milliseconds that
 # `import autolog` at the top of every training script should not pay.
 _LAZY = {
-    "ActiveRun": "autolog.run",
+    "ActiveRun": "autolog.tracking.run",
     "Artifact": "autolog.store.base",
     "Experiment": "autolog.store.base",
     "Metric": "autolog.store.base",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .errors import InvalidMetric, InvalidName, InvalidType
+from autolog.errors import InvalidMetric, InvalidName, InvalidType
 
 MAX_KEY_LENGTH = 250
 MAX_NAME_LENGTH = 500

@@ -28,8 +28,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from autolog import options
-from autolog.safety import report
+from autolog.patching import options
+from autolog.reporting import report
 
 TOP_FEATURES = 20
 # Checkpoint every this many rounds with checkpoint="all" when log_every_n_steps is 1:
@@ -170,7 +170,7 @@ def train_entry(integration: str, safe: Callable, join: Callable[[Session, Any],
     ``join(session, call)`` adds the session's callback to the call's arguments (and logs
     the train-level params); ``safe`` is the engine's wrapper for a direct train call.
     """
-    from autolog.patching import Call
+    from autolog.patching.engine import Call
 
     def wrapper(wrapped, instance, args, kwargs):
         session = _PENDING.get()
@@ -194,9 +194,9 @@ def begin_wrapper_fit(integration: str, call: Any, new_session: Callable[[Any], 
     The wrapper's own params (``get_params()`` without unset values) and the raw X/y
     fingerprints are logged as the session's first steps.
     """
-    from autolog.datasets import log_dataset
-    from autolog.fitrun import open_fit_run
-    from autolog.params import log_flat_params
+    from autolog.patching.datasets import log_dataset
+    from autolog.patching.lifecycle import open_fit_run
+    from autolog.patching.params import log_flat_params
 
     est = call.instance
     if est is None:

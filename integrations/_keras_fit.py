@@ -10,11 +10,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from autolog.fitrun import FitRun
-from autolog.params import log_flat_params
-from autolog.safety import warn_once
-
-from . import _keras_parts as parts
+from autolog.integrations import _keras_parts as parts
+from autolog.patching.lifecycle import FitRun
+from autolog.patching.params import log_flat_params
+from autolog.reporting import warn_once
 
 BATCH_PREFIX = "batch/"
 

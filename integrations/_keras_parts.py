@@ -12,7 +12,7 @@ import os
 import re
 from typing import Any
 
-from autolog.models import model_file, resolve_store, save_model_files, versions_of
+from autolog.patching.models import model_file, resolve_store, save_model_files, versions_of
 
 EARLY_STOPPING_ATTRS = ("monitor", "min_delta", "patience", "mode", "baseline", "restore_best_weights", "start_from_epoch")
 REDUCE_LR_ATTRS = ("monitor", "factor", "patience", "min_delta", "cooldown", "min_lr", "mode")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from autolog.safety import warn_once
+from autolog.reporting import warn_once
 
 _MAX_WORDS = ("acc", "auc", "f1", "precision", "recall", "score", "iou", "map", "dice")
 
@@ -108,7 +108,7 @@ class ArtifactLogic:
                         self._upload(full, f"{base}/{rel}")
 
     def _save_model(self, trainer: Any, pl_module: Any) -> None:
-        from .lightning import save_model
+        from autolog.integrations.lightning import save_model
 
         if trainer.world_size > 1 and "DDP" not in type(trainer.strategy).__name__:
             warn_once("lightning:model", "autolog: the model is not saved under sharded strategies; use a ModelCheckpoint")

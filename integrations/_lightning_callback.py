@@ -22,13 +22,8 @@ import os
 import weakref
 from typing import Any
 
-from autolog import api, options
-from autolog.fitrun import FitRun, open_fit_run
-from autolog.params import log_flat_params
-from autolog.safety import report, warn_once
-
-from ._lightning_artifacts import ArtifactLogic
-from ._lightning_params import (
+from autolog.integrations._lightning_artifacts import ArtifactLogic
+from autolog.integrations._lightning_params import (
     early_stopping_params,
     lr_groups,
     merged_hparams,
@@ -37,6 +32,11 @@ from ._lightning_params import (
     scheduler_params,
     trainer_params,
 )
+from autolog.patching import options
+from autolog.patching.lifecycle import FitRun, open_fit_run
+from autolog.patching.params import log_flat_params
+from autolog.reporting import report, warn_once
+from autolog.tracking import api
 
 NAME = "lightning"
 DEVICE_BATCH = 64  # values living on an accelerator are converted in batches: one sync per this many points
@@ -109,7 +109,7 @@ class CallbackLogic(ArtifactLogic):
         return state
 
     def __reduce__(self):
-        from .lightning import _rebuild_callback
+        from autolog.integrations.lightning import _rebuild_callback
 
         return (_rebuild_callback, (self.package, self.__getstate__()))
 

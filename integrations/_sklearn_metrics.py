@@ -16,9 +16,10 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from autolog import api, options
-from autolog.params import flatten, stringify
-from autolog.patching import Call, safe_wrapper
+from autolog.patching import options
+from autolog.patching.engine import Call, safe_wrapper
+from autolog.patching.params import flatten, stringify
+from autolog.tracking import api
 
 NAME = "sklearn"
 METRIC_FUNCTIONS = (
@@ -29,7 +30,8 @@ METRIC_FUNCTIONS = (
 )
 _OUR_FILES = (
     os.path.dirname(os.path.abspath(__file__)) + os.sep,
-    os.path.dirname(os.path.abspath(api.__file__)) + os.sep,
+    # the whole core package: patched calls pass through its engine and lifecycle frames
+    os.path.dirname(os.path.dirname(os.path.abspath(api.__file__))) + os.sep,
     os.sep + "wrapt" + os.sep,
     os.sep + "sklearn" + os.sep,
 )
@@ -40,7 +42,7 @@ _MAX_PREDICTIONS = 64
 
 
 def _safe(fn: Callable[[], float]) -> float | None:
-    from autolog.safety import report
+    from autolog.reporting import report
 
     try:
         value = float(fn())
@@ -57,7 +59,7 @@ def training_metrics(est: Any, X: Any, y: Any, sample_weight: Any, fit_result: A
     """Metrics of a fitted estimator on its training data, prefixed ``training_``."""
     from sklearn import metrics as M
 
-    from ._sklearn_patch import estimator_kind
+    from autolog.integrations._sklearn_patch import estimator_kind
 
     if X is None:
         return {}
@@ -241,7 +243,7 @@ def post_training_patches() -> list[tuple[str, Callable]]:
     """(method, wrapper) pairs that follow a fitted model's score and predictions."""
     global _PATCHES
     if _PATCHES is None:
-        from .sklearn import INTEGRATION
+        from autolog.integrations.sklearn import INTEGRATION
 
         enabled = lambda: INTEGRATION.enabled  # noqa: E731
         predict = safe_wrapper(NAME, _before_predict, _after_predict, enabled=enabled)

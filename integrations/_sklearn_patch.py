@@ -13,16 +13,15 @@ import pickle
 import sys
 from typing import Any
 
-from autolog import options
-from autolog.datasets import log_dataset
-from autolog.fitrun import open_fit_run
-from autolog.models import save_model_files, versions_of
-from autolog.params import log_flat_params
-from autolog.patching import REGISTRY, Call, passthrough_guard, safe_wrapper
-from autolog.plugins import when_imported
-from autolog.safety import report
-
-from ._sklearn_metrics import dataset_name, log_search_results, post_training_patches, remember_model, training_metrics
+from autolog.integrations._sklearn_metrics import dataset_name, log_search_results, post_training_patches, remember_model, training_metrics
+from autolog.patching import options
+from autolog.patching.datasets import log_dataset
+from autolog.patching.engine import REGISTRY, Call, passthrough_guard, safe_wrapper
+from autolog.patching.lifecycle import open_fit_run
+from autolog.patching.models import save_model_files, versions_of
+from autolog.patching.params import log_flat_params
+from autolog.patching.plugins import when_imported
+from autolog.reporting import report
 
 FIT_METHODS = ("fit", "fit_transform", "fit_predict")
 CV_HELPERS = ("cross_validate", "cross_val_score", "cross_val_predict", "learning_curve", "validation_curve", "permutation_test_score")
@@ -35,7 +34,7 @@ def _enabled() -> bool:
 
 
 def _integration():
-    from .sklearn import INTEGRATION
+    from autolog.integrations.sklearn import INTEGRATION
 
     return INTEGRATION
 
@@ -56,7 +55,7 @@ def _is_search(est: Any) -> bool:
 def _has_own_integration(est: Any) -> bool:
     # XGBClassifier, LGBMRegressor, ...: their framework's integration logs them (rounds,
     # importances, native model) when it is enabled; sklearn steps aside.
-    from autolog.plugins import discover
+    from autolog.patching.plugins import discover
 
     root = type(est).__module__.partition(".")[0]
     return root != "sklearn" and any(i.enabled and i.module == root for i in discover().values())
@@ -203,7 +202,7 @@ def _patch_cv_helpers(model_selection: Any) -> None:
 
 
 def _patch_metric_functions(metrics: Any) -> None:
-    from ._sklearn_metrics import METRIC_FUNCTIONS, metric_function_wrapper
+    from autolog.integrations._sklearn_metrics import METRIC_FUNCTIONS, metric_function_wrapper
 
     for name in METRIC_FUNCTIONS:
         if name in metrics.__dict__:

@@ -42,18 +42,17 @@ import sys
 import threading
 from typing import Any
 
-from autolog import options
-from autolog.datasets import log_dataset
-from autolog.fitrun import FitRun, open_fit_run
-from autolog.patching import REGISTRY, Call, safe_wrapper
-from autolog.plugins import Integration, integration_autolog
-from autolog.safety import report
-
-from . import _keras_parts as parts
-from ._keras_fit import BATCH_PREFIX as BATCH_PREFIX  # re-exported: the per-batch key prefix
-from ._keras_fit import FitLogger
-from ._keras_parts import load_model as load_model  # re-exported: the public loader
-from ._keras_parts import save_model as save_model
+from autolog.integrations import _keras_parts as parts
+from autolog.integrations._keras_fit import BATCH_PREFIX as BATCH_PREFIX  # re-exported: the per-batch key prefix
+from autolog.integrations._keras_fit import FitLogger
+from autolog.integrations._keras_parts import load_model as load_model  # re-exported: the public loader
+from autolog.integrations._keras_parts import save_model as save_model
+from autolog.patching import options
+from autolog.patching.datasets import log_dataset
+from autolog.patching.engine import REGISTRY, Call, safe_wrapper
+from autolog.patching.lifecycle import FitRun, open_fit_run
+from autolog.patching.plugins import Integration, integration_autolog
+from autolog.reporting import report
 
 NAME = "keras"
 

@@ -36,15 +36,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from autolog import options
-from autolog.datasets import log_dataset
-from autolog.fitrun import open_fit_run
-from autolog.models import model_file, resolve_store, save_model_files, versions_of
-from autolog.params import log_flat_params
-from autolog.patching import REGISTRY, Call, safe_wrapper
-from autolog.plugins import Integration, integration_autolog, when_imported
-
-from ._boosting import (
+from autolog.integrations._boosting import (
     Session,
     argument,
     begin_wrapper_fit,
@@ -59,6 +51,13 @@ from ._boosting import (
     unpark,
     with_callback,
 )
+from autolog.patching import options
+from autolog.patching.datasets import log_dataset
+from autolog.patching.engine import REGISTRY, Call, safe_wrapper
+from autolog.patching.lifecycle import open_fit_run
+from autolog.patching.models import model_file, resolve_store, save_model_files, versions_of
+from autolog.patching.params import log_flat_params
+from autolog.patching.plugins import Integration, integration_autolog, when_imported
 
 NAME = "lightgbm"
 IMPORTANCE_TYPES = ("split", "gain")

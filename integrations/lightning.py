@@ -36,11 +36,10 @@ import os
 import sys
 from typing import Any
 
-from autolog.models import model_file, resolve_store, save_model_files, versions_of
-from autolog.patching import REGISTRY, Call, safe_wrapper
-from autolog.plugins import Integration, integration_autolog, when_imported
-
-from ._lightning_callback import NAME, CallbackLogic
+from autolog.integrations._lightning_callback import NAME, CallbackLogic
+from autolog.patching.engine import REGISTRY, Call, safe_wrapper
+from autolog.patching.models import model_file, resolve_store, save_model_files, versions_of
+from autolog.patching.plugins import Integration, integration_autolog, when_imported
 
 PACKAGES = {"lightning": "lightning.pytorch", "pytorch_lightning": "pytorch_lightning"}
 DISTRIBUTIONS = {"lightning": "lightning", "pytorch_lightning": "pytorch-lightning"}

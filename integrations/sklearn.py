@@ -18,21 +18,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from autolog.plugins import Integration, integration_autolog
+from autolog.patching.plugins import Integration, integration_autolog
 
 NAME = "sklearn"
 _TRUSTED_ROOTS = ("sklearn", "numpy", "scipy", "builtins", "collections", "functools", "operator")
 
 
 def _patch(sklearn: Any) -> None:
-    from ._sklearn_patch import patch
+    from autolog.integrations._sklearn_patch import patch
 
     patch(sklearn)
 
 
 def save_model(run: Any, est: Any, artifact_dir: str = "model") -> str:
     """Save a fitted estimator (skops when installed, else pickle) with its versions."""
-    from ._sklearn_patch import save_model as save
+    from autolog.integrations._sklearn_patch import save_model as save
 
     return save(run, est, artifact_dir)
 
@@ -44,7 +44,7 @@ def load_model(run_id: str, store: Any = None, artifact_dir: str = "model", trus
     a file needing other types raises a ValueError listing them. Pickle files (written
     when skops was absent) execute code on load: only load runs you trust.
     """
-    from autolog.models import model_file, resolve_store
+    from autolog.patching.models import model_file, resolve_store
 
     store = resolve_store(store)
     with model_file(store, run_id, artifact_dir) as (meta, path):

@@ -32,12 +32,13 @@ import time
 import weakref
 from typing import Any
 
-from autolog import api, options
-from autolog.fitrun import FitRun, open_fit_run
-from autolog.params import log_flat_params
-from autolog.patching import REGISTRY, Call, safe_wrapper
-from autolog.plugins import Integration, integration_autolog
-from autolog.safety import report
+from autolog.patching import options
+from autolog.patching.engine import REGISTRY, Call, safe_wrapper
+from autolog.patching.lifecycle import FitRun, open_fit_run
+from autolog.patching.params import log_flat_params
+from autolog.patching.plugins import Integration, integration_autolog
+from autolog.reporting import report
+from autolog.tracking import api
 
 NAME = "tensorboard"
 SYNC_INTERVAL_S = 60.0  # uploads between close()s are throttled: a growing event file is re-stored whole

@@ -23,7 +23,7 @@ os.environ.setdefault("AUTOLOG_STRICT", "1")
 @pytest.fixture(autouse=True)
 def isolated_store(tmp_path, monkeypatch):
     """Point autolog at a fresh store in tmp_path and undo every global change afterwards."""
-    from autolog import api
+    from autolog.tracking import api
 
     store_dir = tmp_path / "autolog-runs"
     monkeypatch.setenv("AUTOLOG_URI", str(store_dir))
@@ -46,7 +46,7 @@ def isolated_store(tmp_path, monkeypatch):
 
 
 def _disable_autolog() -> None:
-    plugins = sys.modules.get("autolog.plugins")
+    plugins = sys.modules.get("autolog.patching.plugins")
     if plugins is not None:
         plugins.autolog(disable=True)
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 import autolog as al
-from autolog.cli import main
+from autolog.cli.commands import main
 
 QUIET = {"capture_env": False, "log_system_metrics": False}
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from autolog.datasets import fingerprint
+from autolog.patching.datasets import fingerprint
 
 
 def test_numpy_fingerprint_has_shape_dtype_and_digest():

@@ -17,7 +17,8 @@ import time
 import pytest
 
 import autolog as al
-from autolog import envcapture, vcs
+from autolog.capture import environment as envcapture
+from autolog.capture import vcs
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="uses POSIX shell scripts and process groups")
 

@@ -7,8 +7,8 @@ import re
 import pytest
 
 import autolog as al
-from autolog import options
-from autolog.fitrun import open_fit_run
+from autolog.patching import options
+from autolog.patching.lifecycle import open_fit_run
 
 
 class Model:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autolog import options
+from autolog.patching import options
 
 
 @pytest.fixture(autouse=True)

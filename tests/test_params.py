@@ -1,6 +1,6 @@
 """Flattening, redaction and truncation of hyper-parameters into params."""
 
-from autolog.params import MAX_VALUE_LENGTH, REDACTED, flatten, is_secret_key, stringify
+from autolog.patching.params import MAX_VALUE_LENGTH, REDACTED, flatten, is_secret_key, stringify
 
 
 def test_nested_dicts_flatten_with_dots():

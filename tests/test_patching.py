@@ -15,9 +15,9 @@ import warnings
 
 import pytest
 
-from autolog import safety
-from autolog.patching import REGISTRY, is_rank_zero, passthrough_guard, safe_wrapper
-from autolog.safety import AutologWarning
+from autolog import reporting as safety
+from autolog.patching.engine import REGISTRY, is_rank_zero, passthrough_guard, safe_wrapper
+from autolog.reporting import AutologWarning
 
 RANK_VARS = ("RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK", "SLURM_PROCID", "LOCAL_RANK")
 

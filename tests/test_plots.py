@@ -15,9 +15,9 @@ from matplotlib.image import imread  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 import autolog as al  # noqa: E402
-from autolog import cli  # noqa: E402
+from autolog.cli import commands as cli  # noqa: E402
+from autolog.cli.plots import figure_histories, plot_histories  # noqa: E402
 from autolog.errors import InvalidName, InvalidPath, MissingDependency  # noqa: E402
-from autolog.plots import figure_histories, plot_histories  # noqa: E402
 
 
 def _runs(store, n: int = 3) -> list:

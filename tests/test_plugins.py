@@ -17,10 +17,11 @@ import warnings
 import pytest
 
 import autolog
-from autolog import options, plugins, safety
-from autolog.patching import REGISTRY, safe_wrapper
-from autolog.plugins import GROUP, Integration
-from autolog.safety import AutologWarning
+from autolog import reporting as safety
+from autolog.patching import options, plugins
+from autolog.patching.engine import REGISTRY, safe_wrapper
+from autolog.patching.plugins import GROUP, Integration
+from autolog.reporting import AutologWarning
 
 FRAMEWORK_SOURCE = '''
 def fit(x):

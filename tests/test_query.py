@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import autolog as al
 from autolog.errors import InvalidFilter
-from autolog.query import compile_filter, compile_order_by
+from autolog.store.query import compile_filter, compile_order_by
 
 # No environment capture or system sampler: their background writes are tested elsewhere
 # and would blur "nothing was written" and exact metric sets here.

@@ -13,7 +13,9 @@ import textwrap
 import pytest
 
 import autolog as al
-from autolog import api, repro, sysmetrics
+from autolog.capture import seeding as repro
+from autolog.capture import system as sysmetrics
+from autolog.tracking import api
 
 
 @pytest.fixture(autouse=True)
@@ -102,7 +104,7 @@ def test_seed_goes_into_the_next_run_when_none_is_active(store):
 
 def test_another_seed_in_the_same_run_warns_and_keeps_the_first(store, monkeypatch):
     monkeypatch.setenv("AUTOLOG_STRICT", "0")
-    from autolog import safety
+    from autolog import reporting as safety
 
     safety.reset_warnings()
     with al.start_run() as run:

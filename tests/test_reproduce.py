@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 import autolog as al
-from autolog.cli import main
+from autolog.cli.commands import main
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="the steps are a bash script")
 

@@ -27,7 +27,7 @@ import pytest
 pytest.importorskip("tensorboard", reason="pip install 'autolog[tensorboard]'")
 
 import autolog as al  # noqa: E402
-from autolog import cli  # noqa: E402
+from autolog.cli import commands as cli  # noqa: E402
 from autolog.sinks.tensorboard import (  # noqa: E402
     export_to_tensorboard,
     free_port,

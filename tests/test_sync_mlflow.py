@@ -23,7 +23,7 @@ import uuid
 import pytest
 
 import autolog as al
-from autolog import cli
+from autolog.cli import commands as cli
 from autolog.sinks import mlflow_batches as mb
 from autolog.sinks import mlflow_push
 from autolog.sinks.bookmarks import Bookmarks

@@ -12,7 +12,8 @@ import types
 import pytest
 
 import autolog as al
-from autolog import repro, sysmetrics
+from autolog.capture import seeding as repro
+from autolog.capture import system as sysmetrics
 
 
 @pytest.fixture(autouse=True)

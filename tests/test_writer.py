@@ -15,7 +15,7 @@ import pytest
 
 import autolog as al
 from autolog.store.sqlite import SQLiteStore
-from autolog.writer import BatchWriter
+from autolog.store.writer import BatchWriter
 
 # No environment capture or system sampler: their background writes are tested elsewhere
 # and would blur "nothing was written" and exact metric sets here.

@@ -21,9 +21,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-from .mlflow_batches import TAG_MAP
-from .mlflow_errors import AuthFailed, RejectedValue, ServerUnreachable, SyncError, SyncReport, classify, scrub
-from .mlflow_push import Pusher, parent_chain
+from autolog.sinks.mlflow_batches import TAG_MAP
+from autolog.sinks.mlflow_errors import AuthFailed, RejectedValue, ServerUnreachable, SyncError, SyncReport, classify, scrub
+from autolog.sinks.mlflow_push import Pusher, parent_chain
 
 __all__ = [
     "TAG_MAP", "AuthFailed", "RejectedValue", "ServerUnreachable", "SyncError", "SyncReport",

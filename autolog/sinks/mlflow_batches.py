@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ..store import series
+from autolog.store import series
 
 # Our tag names -> MLflow's reserved ones, so its UI shows them in their usual places.
 # The one table of the mapping; everything else passes through unchanged.

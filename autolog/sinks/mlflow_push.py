@@ -14,11 +14,11 @@ import tempfile
 import time
 from collections.abc import Iterator
 
-from .. import env
-from ..errors import RunNotFound
-from . import mlflow_batches as mb
-from .bookmarks import ARTIFACT, PARAM, TAG, Bookmarks, RunMark, digest
-from .mlflow_errors import RejectedValue, SyncError, SyncReport, classify, scrub
+from autolog import env
+from autolog.errors import RunNotFound
+from autolog.sinks import mlflow_batches as mb
+from autolog.sinks.bookmarks import ARTIFACT, PARAM, TAG, Bookmarks, RunMark, digest
+from autolog.sinks.mlflow_errors import RejectedValue, SyncError, SyncReport, classify, scrub
 
 MLFLOW_PARAM_LIMIT = 6000  # longer param values are cut by the server (MLFLOW_TRUNCATE_LONG_VALUES)
 _ENTITY_INDEX = re.compile(r"\b(metrics|params|tags)\[(\d+)\]")

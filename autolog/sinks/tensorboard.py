@@ -42,9 +42,9 @@ import urllib.request
 from contextlib import closing
 from typing import Any
 
-from ..errors import RunNotFound
-from . import tfevents
-from .tfevents import END_STATUS
+from autolog.errors import RunNotFound
+from autolog.sinks import tfevents
+from autolog.sinks.tfevents import END_STATUS
 
 STATE_FILE = ".autolog-export.db"
 DEFAULT_PORT = 6006

@@ -16,7 +16,7 @@ import struct
 import time
 from typing import Any
 
-from ..errors import MissingDependency
+from autolog.errors import MissingDependency
 
 TENSORBOARD_EXTRA = "pip install 'autolog[tensorboard]'"
 EVENT_RE = re.compile(r"^events\.out\.tfevents\.(\d{10})\.autolog$")

@@ -1,0 +1,1 @@
+"""The run store, the source of truth: SQLite (WAL) for runs and metric chunks, content-addressed blobs for artifacts, the batched writer that feeds it, and the filter language compiled to its SQL."""

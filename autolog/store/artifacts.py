@@ -11,7 +11,7 @@ import os
 import posixpath
 from collections.abc import Iterable
 
-from ..errors import InvalidPath
+from autolog.errors import InvalidPath
 
 _CHUNK = 1 << 20
 

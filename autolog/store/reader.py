@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 
-from ..errors import InvalidType, RunNotFound
-from ..query import compile_filter, compile_order_by
-from . import series
-from .artifacts import safe_artifact_path
-from .base import Artifact, Experiment, Metric, MetricPoint, Run
+from autolog.errors import InvalidType, RunNotFound
+from autolog.store import series
+from autolog.store.artifacts import safe_artifact_path
+from autolog.store.base import Artifact, Experiment, Metric, MetricPoint, Run
+from autolog.store.query import compile_filter, compile_order_by
 
 _RUN_COLUMNS = (
     "r.id, r.name, r.experiment_id, e.name, run_status(r.status, r.host, r.pid, r.proc_start),"
@@ -22,7 +22,7 @@ class RunReader:
 
     def _flush_own_writes(self) -> None:
         # Reads see what this process logged: points still queued are written first.
-        from ..writer import _writers
+        from autolog.store.writer import _writers
 
         writer = _writers.get(self.root)
         if writer is not None and writer.pending():

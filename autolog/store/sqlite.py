@@ -17,14 +17,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from .. import env, validation, writer
-from ..errors import ArtifactNotFound, ParamConflict, RunNotFound
-from . import series
-from .artifacts import BlobRepository, safe_artifact_path
-from .base import Artifact, Experiment, PointRow, Run
-from .liveness import HOST, effective_status, process_start_time
-from .reader import RunReader
-from .schema import connect, create_schema
+from autolog import env, validation
+from autolog.errors import ArtifactNotFound, ParamConflict, RunNotFound
+from autolog.store import series, writer
+from autolog.store.artifacts import BlobRepository, safe_artifact_path
+from autolog.store.base import Artifact, Experiment, PointRow, Run
+from autolog.store.liveness import HOST, effective_status, process_start_time
+from autolog.store.reader import RunReader
+from autolog.store.schema import connect, create_schema
 
 DB_NAME = "runs.db"
 DEFAULT_EXPERIMENT = env.DEFAULT_EXPERIMENT

@@ -236,7 +236,7 @@ def test_error_in_our_metrics_code_warns_and_keeps_fit_result(store, data, monke
     import autolog.integrations._sklearn_patch as integ
 
     monkeypatch.setattr(integ, "training_metrics", broken)
-    from autolog import safety
+    from autolog import reporting as safety
 
     safety.reset_warnings()
     autolog(log_models=False)

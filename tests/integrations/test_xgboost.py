@@ -221,7 +221,7 @@ def test_error_in_our_callback_warns_once_and_training_goes_on(store, dmats, mon
     dtrain, dvalid = dmats
     monkeypatch.setenv("AUTOLOG_STRICT", "0")
     monkeypatch.setattr(integration, "_round_items", lambda evals_log: 1 / 0)
-    from autolog.safety import AutologWarning, reset_warnings
+    from autolog.reporting import AutologWarning, reset_warnings
 
     reset_warnings()
     _enable(log_models=False)

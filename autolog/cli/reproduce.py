@@ -17,8 +17,8 @@ import shlex
 import sys
 from typing import Any
 
-from . import env
-from .errors import AutologError
+from autolog import env
+from autolog.errors import AutologError
 
 ENV_DIR = ".autolog-env"
 DIFF = "environment/git.diff"

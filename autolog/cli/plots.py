@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import InvalidName, InvalidPath, MissingDependency
+from autolog.errors import InvalidName, InvalidPath, MissingDependency
 
 PLOT_EXTRA = "pip install 'autolog[plot]'"
 # Without --metric, the shared metrics are drawn; more panels than this become unreadable.

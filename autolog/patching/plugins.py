@@ -21,9 +21,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import options
-from .errors import InvalidName, InvalidType
-from .safety import report, set_silent, warn_once
+from autolog.errors import InvalidName, InvalidType
+from autolog.patching import options
+from autolog.reporting import report, set_silent, warn_once
 
 GROUP = "autolog.integrations"
 
@@ -178,7 +178,7 @@ def _apply(integration: Integration, module: Any) -> None:
         integration.patch(module)
         integration.patched_modules.add(module.__name__)
     except Exception as exc:
-        from .patching import REGISTRY
+        from autolog.patching.engine import REGISTRY
 
         REGISTRY.revert(integration.name)
         report(integration.name, exc)
@@ -235,7 +235,7 @@ def disable(integration: Integration) -> None:
     """Turn one integration off and restore every attribute it patched."""
     with _lock:
         integration.enabled = False
-        from .patching import REGISTRY
+        from autolog.patching.engine import REGISTRY
 
         REGISTRY.revert(integration.name)
         integration.patched_modules.clear()
@@ -352,7 +352,7 @@ def _check_only(only: Iterable[str] | None, known: dict[str, Integration]) -> li
 
 
 def _configure_repro(capture_env: bool, log_system_metrics: bool) -> None:
-    repro = sys.modules.get("autolog.repro")
+    repro = sys.modules.get("autolog.capture.seeding")
     if repro is not None and hasattr(repro, "configure"):
         repro.configure(capture_env=capture_env, log_system_metrics=log_system_metrics)
 

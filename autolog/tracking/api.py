@@ -16,14 +16,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import env, validation
-from .errors import InvalidState, InvalidType
-from .writer import PRESSURE, flush_all, writer_for
+from autolog import env, validation
+from autolog.errors import InvalidState, InvalidType
+from autolog.store.writer import PRESSURE, flush_all, writer_for
 
 if TYPE_CHECKING:
-    from .run import ActiveRun
-    from .store.base import Artifact, Experiment
-    from .store.sqlite import SQLiteStore
+    from autolog.store.base import Artifact, Experiment
+    from autolog.store.sqlite import SQLiteStore
+    from autolog.tracking.run import ActiveRun
 
 _stack: contextvars.ContextVar[tuple[ActiveRun, ...]] = contextvars.ContextVar("autolog_run_stack", default=())
 _current: contextvars.ContextVar[ActiveRun | None] = contextvars.ContextVar("autolog_active_run", default=None)
@@ -54,7 +54,7 @@ def open_store(uri: str | os.PathLike | None = None) -> SQLiteStore:
     with _state_lock:
         store = _stores.get(key)
         if store is None:
-            from .store.sqlite import SQLiteStore
+            from autolog.store.sqlite import SQLiteStore
 
 
             store = _stores[key] = SQLiteStore(path)
@@ -170,7 +170,7 @@ def start_run(
         parent = parent_run_id or (active.id if nested and active is not None else None)
         exp = experiment or (active.experiment if nested and active is not None else current_experiment())
         record = store.create_run(exp, name or _default_name(), parent_run_id=parent, tags=tags, source=_source())
-    from .run import ActiveRun
+    from autolog.tracking.run import ActiveRun
 
 
     run = ActiveRun(store, record, writer_for(store.root, store.write_series))
@@ -283,7 +283,7 @@ def _check_dict(data: Any, argument: str, key_argument: str, limit: int) -> None
 
 
 def _check_file(path: Any, argument: str, folder: bool = False) -> None:
-    from .errors import ArtifactNotFound
+    from autolog.errors import ArtifactNotFound
 
     if not isinstance(path, (str, os.PathLike)):
         raise InvalidType(f"{argument} must be a path, got {type(path).__name__} {path!r}")
@@ -292,7 +292,7 @@ def _check_file(path: Any, argument: str, folder: bool = False) -> None:
 
 
 def _check_artifact_path(path: Any, argument: str) -> None:
-    from .store.artifacts import safe_artifact_path
+    from autolog.store.artifacts import safe_artifact_path
 
     if path is not None:
         safe_artifact_path(path, argument)

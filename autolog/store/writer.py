@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import env
+from autolog import env
 
 PRESSURE = 50_000  # queued points of one key at which the hot path wakes the writer
 

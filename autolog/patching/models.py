@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .plugins import installed_version
+from autolog.patching.plugins import installed_version
 
 
 def save_model_files(run, write: Callable[[str], str], flavor: str, artifact_dir: str = "model",
@@ -66,6 +66,6 @@ def resolve_store(store=None):
     """The given store, or the current default one."""
     if store is not None:
         return store
-    from .api import get_store
+    from autolog.tracking.api import get_store
 
     return get_store()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import warnings
 
-from . import env
+from autolog import env
 
 _warned: set[str] = set()
 _lock = threading.Lock()

@@ -20,8 +20,8 @@ import threading
 import time
 from typing import Any
 
-from . import env
-from .errors import InvalidName, InvalidType
+from autolog import env
+from autolog.errors import InvalidName, InvalidType
 
 DEFAULT_INTERVAL = 10.0
 INTERVAL: float | None = None  # module-level setting; None: $AUTOLOG_SYSTEM_METRICS_INTERVAL or 10 s
@@ -105,7 +105,7 @@ class Sampler:
         try:
             self._setup()
         except ImportError:
-            from .safety import warn_once
+            from autolog.reporting import warn_once
 
             warn_once("psutil", "autolog: system metrics need psutil: pip install psutil")
             return
@@ -159,7 +159,7 @@ class Sampler:
             self._gpus.close()
         _samplers.pop(self.run.id, None)
         if self.error is not None:
-            from .safety import report
+            from autolog.reporting import report
 
             report("system metrics", self.error)
 
@@ -287,7 +287,7 @@ def _cpu_model() -> str:
     except OSError:
         pass
     if sys.platform == "darwin":
-        from .vcs import CaptureError, run_command
+        from autolog.capture.vcs import CaptureError, run_command
 
         try:
             return run_command(["sysctl", "-n", "machdep.cpu.brand_string"], "/", timeout=2.0).decode().strip()
@@ -322,7 +322,7 @@ def _gpu_inventory() -> tuple[list[dict[str, Any]], str | None]:
         props = [cuda.get_device_properties(i) for i in range(cuda.device_count())]
         return [{"index": i, "name": p.name, "memory_total_bytes": p.total_memory, "driver": None} for i, p in enumerate(props)], "torch.cuda"
     if shutil.which("nvidia-smi"):
-        from .vcs import run_command
+        from autolog.capture.vcs import run_command
 
         query = ["nvidia-smi", "--query-gpu=index,name,memory.total,driver_version", "--format=csv,noheader,nounits"]
         out = []

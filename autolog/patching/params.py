@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .validation import MAX_KEY_LENGTH
+from autolog.validation import MAX_KEY_LENGTH
 
 MAX_VALUE_LENGTH = 6000
 REDACTED = "***"

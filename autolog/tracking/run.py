@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import validation
-from .errors import ArtifactNotFound, InvalidPath
-from .store.artifacts import safe_artifact_path
-from .writer import PRESSURE, BatchWriter
+from autolog import validation
+from autolog.errors import ArtifactNotFound, InvalidPath
+from autolog.store.artifacts import safe_artifact_path
+from autolog.store.writer import PRESSURE, BatchWriter
 
 if TYPE_CHECKING:
-    from .store.base import Artifact, Run
-    from .store.sqlite import SQLiteStore
+    from autolog.store.base import Artifact, Run
+    from autolog.store.sqlite import SQLiteStore
 
 _time = time.time
 STEP_LIMIT = validation.MAX_STEP
@@ -223,7 +223,7 @@ class ActiveRun:
             try:
                 hook(self, status)
             except Exception as exc:  # an upload failing must not lose the run's status
-                from .safety import report
+                from autolog.reporting import report
 
                 report("run-end", exc)
         self._writer.flush()

@@ -27,7 +27,8 @@ import threading
 import time
 from typing import Any
 
-from . import env, safety
+from autolog import env
+from autolog import reporting as safety
 
 # json, platform, subprocess, importlib.metadata... are imported inside the capture thread:
 # importing them here would put their cost on `import autolog` or on the first run start.
@@ -246,7 +247,7 @@ class Capture:
         self.tags.update(_cached("versions", _framework_versions))
 
     def _git(self) -> None:
-        from .vcs import CaptureError, git_state
+        from autolog.capture.vcs import CaptureError, git_state
 
         snap = self.snap
         base = search_dir(snap)
@@ -275,7 +276,7 @@ class Capture:
     def _dvc(self) -> None:
         root = self.repo_root or search_dir(self.snap)
         if root:
-            from .vcs import dvc_hashes
+            from autolog.capture.vcs import dvc_hashes
 
             hashes, failed = _cached(f"dvc:{root}", lambda: dvc_hashes(root, use_git=self.repo_root is not None))
             self.failed += failed
@@ -287,7 +288,7 @@ class Capture:
     def _hardware(self) -> None:
         import json
 
-        from .sysmetrics import hardware
+        from autolog.capture.system import hardware
 
         info = _cached("hardware", hardware)
         self.artifacts[f"{ARTIFACT_DIR}/hardware.json"] = json.dumps(info, indent=2, sort_keys=True).encode("utf-8")
@@ -301,7 +302,7 @@ class Capture:
             if self._written:
                 return
             self._written = True
-        from .params import is_secret_key  # the core's key-pattern redaction, as for params
+        from autolog.patching.params import is_secret_key  # the core's key-pattern redaction, as for params
 
         # Copies (atomic in C): the thread may still be adding when the run's end writes.
         # dvc.<path> keys are file paths (data/tokenizer.json), their values content hashes.
@@ -334,7 +335,7 @@ class Capture:
         if not self.done.wait(timeout):
             self.failed.append(f"{self.step}: not finished {timeout:g} s after the run ended")
             self.write()
-            from .vcs import kill_running
+            from autolog.capture.vcs import kill_running
 
             kill_running(self.thread.ident)  # a hung git must not outlive the run
         _captures.pop(self.run.id, None)

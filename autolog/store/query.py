@@ -20,7 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import InvalidFilter
+from autolog.errors import InvalidFilter
 
 _ENTITY_ALIASES = {
     "metrics": "metrics", "metric": "metrics",

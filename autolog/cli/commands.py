@@ -17,15 +17,15 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from . import env
-from .errors import AutologError
-from .textfmt import fmt_duration, fmt_time, fmt_value, sparkline, table
+from autolog import env
+from autolog.cli.tables import fmt_duration, fmt_time, fmt_value, sparkline, table
+from autolog.errors import AutologError
 
 # name -> module providing add_arguments(parser) and run(args, store) -> int
 EXTERNAL_COMMANDS = {
     "sync": ("autolog.sinks.mlflow", "push runs to an MLflow tracking server"),
     "ui": ("autolog.sinks.tensorboard", "export runs to TensorBoard and start it on 127.0.0.1"),
-    "reproduce": ("autolog.reproduce", "print the steps that rebuild a run"),
+    "reproduce": ("autolog.cli.reproduce", "print the steps that rebuild a run"),
 }
 
 
@@ -131,7 +131,7 @@ def _best(key: str, values: list[float]) -> float | None:
 def cmd_compare(args: argparse.Namespace, store) -> int:
     runs = [store.get_run(r) for r in args.runs]
     if args.plot:
-        from .plots import plot_histories
+        from autolog.cli.plots import plot_histories
 
         path = plot_histories(store, runs, args.plot, args.metric or None)
         print(f"wrote {path}")
@@ -244,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``autolog`` command; returns the exit code."""
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    from .api import open_store
+    from autolog.tracking.api import open_store
 
     try:
         store = open_store(args.store)

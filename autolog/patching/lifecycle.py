@@ -18,8 +18,9 @@ import time
 import weakref
 from typing import Any
 
-from . import api, options
-from .run import ActiveRun
+from autolog.patching import options
+from autolog.tracking import api
+from autolog.tracking.run import ActiveRun
 
 _STATE = "_autolog_fits"
 

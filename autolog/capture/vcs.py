@@ -15,7 +15,7 @@ import subprocess
 import threading
 from dataclasses import dataclass, field
 
-from . import env
+from autolog import env
 
 DIFF_LIMIT = 5 * 2**20  # bytes; a larger diff is not stored (a cut patch cannot be applied)
 UNTRACKED_FILE_LIMIT = 2**20  # bytes per untracked file included in the diff

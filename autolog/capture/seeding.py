@@ -16,8 +16,12 @@ import sys
 import threading
 from typing import Any
 
-from . import api, env, envcapture, safety, sysmetrics
-from .errors import InvalidName, InvalidType, ParamConflict
+from autolog import env
+from autolog import reporting as safety
+from autolog.capture import environment as envcapture
+from autolog.capture import system as sysmetrics
+from autolog.errors import InvalidName, InvalidType, ParamConflict
+from autolog.tracking import api
 
 SEED_MAX = 2**32 - 1  # NumPy's legacy global state takes seeds in [0, 2**32)
 # Seeded in this order, so that Keras (which re-seeds the others) comes last.

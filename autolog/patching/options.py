@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from .errors import InvalidName, InvalidType
+from autolog.errors import InvalidName, InvalidType
 
 DEFAULTS: dict[str, Any] = {
     "exclusive": False,

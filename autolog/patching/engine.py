@@ -26,7 +26,7 @@ from typing import Any
 
 import wrapt
 
-from .safety import report
+from autolog.reporting import report
 
 # True while a patched call is running in this thread/task: nested patched calls
 # (Pipeline.fit -> step.fit, XGBClassifier.fit -> xgboost.train) call straight through.

@@ -1,0 +1,1 @@
+"""The ``autolog`` command: run tables, compare, plots, housekeeping and ``reproduce``."""
