@@ -35,6 +35,17 @@ def _check_utf8(text: str, argument: str) -> None:
         raise InvalidName(f"{argument} must be valid UTF-8 text (no lone surrogates): {text!r:.80}") from None
 
 
+GOAL_TAG_PREFIX = "autolog.goal."
+GOALS = ("min", "max")
+
+
+def check_goal(goal: Any, argument: str = "goal") -> str:
+    """Validate a metric direction: ``"min"`` (lower is better) or ``"max"`` (higher is better)."""
+    if goal not in GOALS:
+        raise InvalidName(f"{argument} must be 'min' or 'max', got {goal!r:.80}")
+    return goal
+
+
 def check_key(key: Any, argument: str = "key") -> str:
     """Validate a metric/param/tag key: a non-empty str, no ``..``, no leading ``/``."""
     if not isinstance(key, str):

@@ -259,3 +259,23 @@ def test_bad_input_without_active_run_creates_no_run(store):
             call()
     assert al.active_run() is None
     assert store.search_runs() == []
+
+
+def test_metric_goal_is_recorded_once_as_a_tag():
+    with al.start_run() as run:
+        al.log_metric("val_mae", 3.2, step=1, goal="min")
+        al.log_metric("val_mae", 3.0, step=2, goal="min")
+        al.set_metric_goal("auc", "max")
+        run.set_metric_goal("loss", "min")
+    tags = al.open_store().get_run(run.id).tags
+    assert tags["autolog.goal.val_mae"] == "min"
+    assert tags["autolog.goal.auc"] == "max"
+    assert tags["autolog.goal.loss"] == "min"
+
+
+def test_metric_goal_must_be_min_or_max():
+    with al.start_run():
+        with pytest.raises(ValueError, match="'best'"):
+            al.log_metric("x", 1.0, goal="best")
+        with pytest.raises(ValueError, match="goal"):
+            al.set_metric_goal("x", "up")

@@ -233,11 +233,12 @@ def pending_param(key: str, value: Any) -> None:
 
 
 # -- logging -----------------------------------------------------------------------------
-def log_metric(key: str, value: float, step: int | None = None) -> None:
+def log_metric(key: str, value: float, step: int | None = None, goal: str | None = None) -> None:
     """Log one metric point into the active run (one is started if none is active).
 
     This is the hot path: it checks the key (cached), converts the value and appends
-    to an in-memory queue that a background thread commits every ~200 ms.
+    to an in-memory queue that a background thread commits every ~200 ms. ``goal``
+    ("min" or "max") records the metric's direction once (see ``set_metric_goal``).
 
     Raises:
         TypeError/ValueError: bad key, non-numeric value or non-integer step.
@@ -246,6 +247,8 @@ def log_metric(key: str, value: float, step: int | None = None) -> None:
     run = _current.get()
     if run is None:
         run = _run_for(lambda: validation.check_metric(key, value, step))
+    if goal is not None:
+        run.set_metric_goal(key, goal)
     try:
         queue = run._series.get(key)
     except TypeError:  # unhashable: let the key check name the argument
@@ -263,6 +266,19 @@ def log_metric(key: str, value: float, step: int | None = None) -> None:
     queue.append((step, value, _time()))
     if len(queue) >= PRESSURE:
         run._writer.pressure(queue)
+
+
+def set_metric_goal(key: str, goal: str) -> None:
+    """Record in the active run whether lower ("min") or higher ("max") values of ``key`` are better.
+
+    Written as the tag ``autolog.goal.<key>``; ``autolog compare`` stars the best run only
+    for metrics whose goal is known, never guessing from the name.
+
+    Raises:
+        ValueError: ``goal`` is not "min" or "max", or ``key`` is not a valid metric key.
+    """
+    validation.check_goal(goal)
+    _run_for(lambda: validation.check_key(key, "metric key")).set_metric_goal(key, goal)
 
 
 def _run_for(check: Callable[[], Any]) -> ActiveRun:

@@ -41,6 +41,7 @@ class ActiveRun:
         self._series: dict[str, object] = {}  # key -> the writer's queue for it
         self._auto_steps: dict[str, int] = {}
         self._params: dict[str, str] = {}
+        self._goals: dict[str, str] = {}  # metric key -> "min"/"max" already tagged
         self._end_hooks: list[Callable[[ActiveRun, str], None]] = []
         self._lock = threading.Lock()
         self.ended = False
@@ -86,8 +87,14 @@ class ActiveRun:
     end_time = property(lambda self: self.data().end_time, doc="End time, ms since the epoch.")
 
     # -- logging -----------------------------------------------------------------------
-    def log_metric(self, key: str, value: float, step: int | None = None) -> None:
-        """Queue one metric point (``step`` None: the next step of this key, from 0)."""
+    def log_metric(self, key: str, value: float, step: int | None = None, goal: str | None = None) -> None:
+        """Queue one metric point (``step`` None: the next step of this key, from 0).
+
+        ``goal`` ("min" or "max") records the metric's direction once, as the tag
+        ``autolog.goal.<key>``; comparisons star the best run only for metrics with a goal.
+        """
+        if goal is not None:
+            self.set_metric_goal(key, goal)
         try:
             queue = self._series.get(key)
         except TypeError:  # unhashable: let the key check name the argument
@@ -105,6 +112,14 @@ class ActiveRun:
         queue.append((step, value, _time()))
         if len(queue) >= PRESSURE:
             self._writer.pressure(queue)
+
+    def set_metric_goal(self, key: str, goal: str) -> None:
+        """Record whether lower ("min") or higher ("max") values of ``key`` are better (tag ``autolog.goal.<key>``)."""
+        validation.check_key(key, "metric key")
+        validation.check_goal(goal)
+        if self._goals.get(key) != goal:
+            self.store.set_tags(self.id, {validation.GOAL_TAG_PREFIX + key: goal})
+            self._goals[key] = goal
 
     def series(self, key: str):
         """Validate ``key`` once and return the writer queue its points go to."""
