@@ -28,6 +28,7 @@ DEFAULTS: dict[str, Any] = {
     "disable_for_unsupported_versions": False,
     "capture_env": True,
     "log_system_metrics": True,
+    "log_importance_plot": False,
 }
 CHECKPOINT_POLICIES = (None, False, "best", "last", "all")
 
@@ -42,7 +43,8 @@ def validate(options: dict[str, Any]) -> dict[str, Any]:
         if key not in DEFAULTS:
             raise InvalidType(f"unknown autolog option {key!r}; known: {', '.join(sorted(DEFAULTS))}")
         if key in ("exclusive", "silent", "log_models", "log_datasets", "log_post_training_metrics", "log_preprocessing",
-                   "log_input_examples", "disable_for_unsupported_versions", "capture_env", "log_system_metrics"):
+                   "log_input_examples", "disable_for_unsupported_versions", "capture_env", "log_system_metrics",
+                   "log_importance_plot"):
             if not isinstance(value, bool):
                 raise InvalidType(f"autolog option {key} must be True or False, got {value!r}")
         elif key in ("log_every_n_steps", "max_tuning_runs"):

@@ -276,6 +276,7 @@ def autolog(
     disable_for_unsupported_versions: bool = False,
     capture_env: bool = True,
     log_system_metrics: bool = True,
+    log_importance_plot: bool = False,
 ) -> list[str]:
     """Record every fit of every installed framework (or those in ``only``) from now on.
 
@@ -302,6 +303,8 @@ def autolog(
         disable_for_unsupported_versions: skip frameworks outside the tested version range.
         capture_env: capture git, pip and hardware on every run autolog creates.
         log_system_metrics: sample CPU/memory/GPU during runs autolog creates.
+        log_importance_plot: also draw XGBoost/LightGBM feature importances as a PNG chart
+            (off the training thread); ``feature_importance.json`` is always stored.
 
     Returns:
         The names of the integrations that are enabled after the call.
@@ -316,6 +319,7 @@ def autolog(
         "log_post_training_metrics": log_post_training_metrics, "log_preprocessing": log_preprocessing,
         "log_input_examples": log_input_examples, "disable_for_unsupported_versions": disable_for_unsupported_versions,
         "capture_env": capture_env, "log_system_metrics": log_system_metrics,
+        "log_importance_plot": log_importance_plot,
     }
     options.validate(opts)
     known = discover()
