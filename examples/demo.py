@@ -20,6 +20,7 @@ EXAMPLES = [
     ("lightgbm_example.py", "lightgbm"),
     ("keras_example.py", "keras"),
     ("lightning_example.py", "lightning"),
+    ("lightning_gan.py", "lightning"),
     ("tensorboard_example.py", "torch"),
 ]
 
