@@ -7,9 +7,11 @@ stays free of it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
+import sys
 from typing import Any
 
 from autolog.patching.models import model_file, resolve_store, save_model_files, versions_of
@@ -136,10 +138,28 @@ def callback_params(callbacks: list[Any]) -> dict[str, Any]:
 
 
 def summary_text(model: Any) -> str:
-    """``model.summary()`` as plain text."""
+    """``model.summary()`` as plain text, without showing anything in a notebook."""
     lines: list[str] = []
-    model.summary(print_fn=lambda text, *args, **kwargs: lines.append(str(text)), line_length=100)
+    with _outside_jupyter():
+        model.summary(print_fn=lambda text, *args, **kwargs: lines.append(str(text)), line_length=100)
     return "\n".join(lines).rstrip() + "\n"
+
+
+@contextlib.contextmanager
+def _outside_jupyter():
+    # Keras renders the summary with a rich Console; in a Jupyter kernel rich displays its
+    # (captured, so empty) buffer as an HTML <pre> output in the user's cell. Rich decides
+    # per Console from this module-level check, so answer "not Jupyter" for our call only.
+    console = sys.modules.get("rich.console")
+    check = getattr(console, "_is_jupyter", None)
+    if check is None:
+        yield
+        return
+    console._is_jupyter = lambda: False
+    try:
+        yield
+    finally:
+        console._is_jupyter = check
 
 
 def current_lr(optimizer: Any) -> float | None:

@@ -136,6 +136,16 @@ def _command(tags: dict[str, str], python: str) -> tuple[list[str] | None, list[
     if "***" in argv or any("***" in a for a in argv):
         problems.append("the command line had secret values, recorded as ***; put them back before running")
     argv[0] = python
+    launch = tags.get("autolog.run_command")
+    if launch:
+        # Started by `autolog run`: run it the same way, so the program is autologged again.
+        try:
+            line = shlex.split(launch)
+        except ValueError as exc:
+            raise AutologError(f"tag autolog.run_command is not a valid command line: {exc}") from None
+        if "--" in line:
+            line = line[: line.index("--") + 1] + argv
+        argv = [python, "-m", "autolog", *line[1:]]
     cwd = tags.get("source.cwd", ".")
     if entry and not entry.startswith(("-m ", "/")):
         # The script was given as an absolute path of the original checkout: point into this one.

@@ -155,6 +155,8 @@ def start_run(
     """
     _after_fit.set(None)
     active = _current.get()
+    if active is not None and active.program_run:
+        nested = True  # under `autolog run`, the script's own runs are children of the program's run
     if active is not None and not nested and parent_run_id is None and run_id is None:
         raise InvalidState(f"run {active.name!r} ({active.id[:8]}) is already active; end it first or pass nested=True")
     if name is not None:
@@ -194,6 +196,11 @@ def _default_name() -> str:
 def _source() -> str:
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
+    if path is None and getattr(main, "__spec__", None) is None and "ipykernel" not in sys.modules:
+        from autolog.capture.environment import entry_from_argv  # before __main__ is set up (autolog run)
+
+        entry = entry_from_argv(list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv]))
+        return os.path.basename(entry) if entry != "interactive" else entry
     return os.path.basename(path) if path else ("notebook" if "ipykernel" in sys.modules else "interactive")
 
 

@@ -42,6 +42,8 @@ class ActiveRun:
         self._auto_steps: dict[str, int] = {}
         self._params: dict[str, str] = {}
         self._goals: dict[str, str] = {}  # metric key -> "min"/"max" already tagged
+        # The run `autolog run` starts for a whole program: start_run() inside it nests.
+        self.program_run = False
         self._end_hooks: list[Callable[[ActiveRun, str], None]] = []
         self._lock = threading.Lock()
         self.ended = False

@@ -1,0 +1,141 @@
+"""``autolog run``: run a program with ``autolog()`` enabled, without editing it.
+
+``autolog run [options] -- python train.py --lr 0.1`` (also ``autolog run train.py ARGS``
+and ``python -m autolog train.py ARGS``) replaces itself with the program (``exec``), so
+the program's exit code, output and signals are its own. A ``sitecustomize`` placed first
+on ``PYTHONPATH`` enables autolog at interpreter start-up in the program and in every
+Python subprocess it starts; see :mod:`autolog.cli.bootstrap` for the environment
+variables and for how the program's run is named, tagged and ended.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import sys
+from typing import Any
+
+from autolog import env
+from autolog.errors import InvalidName
+
+BOOTSTRAP_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_bootstrap")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``autolog run``: autolog() options, then the program and its arguments."""
+    parser.add_argument("--experiment", "-e", help="experiment the program's runs go into")
+    parser.add_argument("--run-name", help="name of the program's run (default: the program's name and the time)")
+    parser.add_argument("--only", help="comma-separated integrations to enable, e.g. sklearn,xgboost (default: all installed)")
+    parser.add_argument("--no-models", action="store_true", help="do not save trained models")
+    parser.add_argument("--log-every-n-steps", type=int, metavar="N", help="log per-step metrics every N steps")
+    parser.add_argument("--seed", type=int, metavar="N", help="call seed_everything(N) before the program starts")
+    parser.add_argument("--tags", action="append", default=[], metavar="K=V", help="tag for the program's runs (repeatable)")
+    parser.add_argument("command", nargs=argparse.REMAINDER,
+                        help="the program: 'python train.py ARGS', 'train.py ARGS', 'python -m pkg.mod', or a console script")
+
+
+def program(command: list[str]) -> list[str]:
+    """The argv to execute for ``command``: a ``.py`` file runs with this interpreter.
+
+    Raises:
+        InvalidName: no program was given, or it cannot be found.
+    """
+    if command and command[0] == "--":
+        command = command[1:]
+    if not command:
+        raise InvalidName("autolog run needs a program, e.g. 'autolog run -- python train.py'")
+    first = command[0]
+    if first.endswith(".py") or first == "-m":
+        return [sys.executable, *command]
+    if first in ("python", "python3"):
+        # The interpreter autolog is installed in, whichever `python` comes first on PATH.
+        return [sys.executable, *command[1:]]
+    if os.sep in first or shutil.which(first):
+        return command
+    raise InvalidName(f"program {first!r} not found on PATH")
+
+
+def _name(argv: list[str]) -> str:
+    # Named after what runs: the script's stem, the -m module, or the console script.
+    args = argv[1:] if os.path.basename(argv[0]).startswith("python") else argv
+    for i, arg in enumerate(args):
+        if arg == "-m" and i + 1 < len(args):
+            return args[i + 1].rsplit(".", 1)[-1]
+        if not arg.startswith("-"):
+            stem = os.path.splitext(os.path.basename(arg))[0]
+            return stem if args is argv or arg.endswith(".py") else os.path.basename(argv[0])
+    return os.path.basename(argv[0])
+
+
+def _tags(pairs: list[str]) -> dict[str, str]:
+    tags = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidName(f"--tags takes KEY=VALUE, got {pair!r}")
+        tags[key] = value
+    return tags
+
+
+def environment(args: argparse.Namespace, argv: list[str], store: str | None) -> dict[str, str]:
+    """The environment the program runs with: the bootstrap on PYTHONPATH and its settings."""
+    import time
+
+    from autolog.capture.environment import redact_argv
+
+    options: dict[str, Any] = {}
+    if args.only:
+        options["only"] = [name.strip() for name in args.only.split(",") if name.strip()]
+    if args.no_models:
+        options["log_models"] = False
+    if args.log_every_n_steps is not None:
+        options["log_every_n_steps"] = args.log_every_n_steps
+    launch = launch_line(args, argv)
+    config = {
+        "autolog": options,
+        "experiment": args.experiment,
+        "run_name": args.run_name or f"{_name(argv)}-{time.strftime('%H%M%S')}",
+        "tags": _tags(args.tags),
+        "seed": args.seed,
+        "command": shlex.join(redact_argv(launch)),
+    }
+    child = dict(os.environ)
+    child.pop("AUTOLOG_PROGRAM_RUN", None)  # a program run inside another starts its own
+    child["AUTOLOG_BOOTSTRAP"] = json.dumps(config)
+    child["PYTHONPATH"] = os.pathsep.join([BOOTSTRAP_DIR, *filter(None, [os.environ.get("PYTHONPATH")])])
+    if store:
+        child[env.AUTOLOG_URI] = os.path.abspath(store)
+    if args.seed is not None:
+        child[env.AUTOLOG_SEED] = str(args.seed)
+    return child
+
+
+def launch_line(args: argparse.Namespace, argv: list[str]) -> list[str]:
+    """The ``autolog run`` command line that runs ``argv`` again with the same options (recorded on the run)."""
+    line = ["autolog", "run"]
+    for flag, value in (("--experiment", args.experiment), ("--run-name", args.run_name), ("--only", args.only),
+                        ("--log-every-n-steps", args.log_every_n_steps), ("--seed", args.seed)):
+        if value is not None:
+            line += [flag, str(value)]
+    if args.no_models:
+        line.append("--no-models")
+    for tag in args.tags:
+        line += ["--tags", tag]
+    return [*line, "--", *argv]
+
+
+def run(args: argparse.Namespace, store: Any = None) -> int:
+    """Replace this process with the program, autologged; returns only when it cannot start."""
+    argv = program(list(args.command))
+    child = environment(args, argv, getattr(args, "store", None))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvpe(argv[0], argv, child)
+    except OSError as exc:
+        print(f"autolog: error: cannot start {argv[0]!r}: {exc.strerror}", file=sys.stderr)
+        return 127
+    return 0  # not reached
