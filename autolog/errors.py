@@ -50,3 +50,19 @@ class InvalidState(AutologError, ValueError):
 
 class MissingDependency(AutologError, ImportError):
     """An optional package a feature needs is not installed; the message names the extra."""
+
+
+class InvalidArgument(AutologError, ValueError):
+    """An argument has a value outside what the call accepts (a negative limit, an unknown mode)."""
+
+
+class StoreNotFound(AutologError, FileNotFoundError):
+    """A read-only command or open names a folder that holds no autolog store."""
+
+
+class ReadOnlyStore(AutologError, PermissionError):
+    """A write was attempted on a store opened from a read-only folder or mount."""
+
+
+class CorruptArtifact(InvalidPath):
+    """A stored artifact record is unsafe or broken (escaping path, malformed digest, lost blob)."""

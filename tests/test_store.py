@@ -192,7 +192,8 @@ def test_soft_delete_restore_and_gc(store, tmp_path):
     store.delete_run(gone.id)
     assert len(blob_files(store)) == 2
     result = store.gc()
-    assert result == {"runs": 1, "blobs": 1, "bytes": len(own.read_bytes())}
+    # rows: 1 param, 1 tag, 1 metric chunk, 1 latest value, 2 artifacts of the deleted run
+    assert result == {"runs": 1, "rows": 6, "blobs": 1, "incoming": 0, "bytes": len(own.read_bytes())}
     assert blob_files(store) == [store.list_artifacts(keep.id)[0].sha256]
     with pytest.raises(RunNotFound):
         store.get_run(gone.id)
@@ -202,7 +203,7 @@ def test_soft_delete_restore_and_gc(store, tmp_path):
     conn.close()
     assert store.count_points() == 3
     assert open(store.artifact_file(keep.id, "shared.bin"), "rb").read() == b"shared"
-    assert store.gc() == {"runs": 0, "blobs": 0, "bytes": 0}
+    assert store.gc() == {"runs": 0, "rows": 0, "blobs": 0, "incoming": 0, "bytes": 0}
 
 
 # -- KILLED --------------------------------------------------------------------------------

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 
-from autolog.errors import InvalidType, RunNotFound
+from autolog.errors import ArtifactNotFound, InvalidArgument, InvalidType, RunNotFound
 from autolog.store import series
-from autolog.store.artifacts import safe_artifact_path
+from autolog.store.artifacts import check_stored, safe_artifact_path
 from autolog.store.base import Artifact, Experiment, Metric, MetricPoint, Run
 from autolog.store.query import compile_filter, compile_order_by
 
@@ -73,14 +73,14 @@ class RunReader:
 
         Raises:
             InvalidFilter: the filter or order_by is malformed (the message points at the token).
+            InvalidType, InvalidArgument: an argument of the wrong type or out of range (named).
         """
+        _check_search_arguments(filter, order_by, max_results, lifecycle)
         self._flush_own_writes()
         where, binds = compile_filter(filter)
         order, order_binds = compile_order_by(order_by)
         conditions = [where] if where else []
         if lifecycle != "all":
-            if lifecycle not in ("active", "deleted"):
-                raise ValueError(f"lifecycle must be 'active', 'deleted' or 'all', got {lifecycle!r}")
             conditions.append("r.lifecycle = ?")
             binds.append(lifecycle)
         if experiment is not None:
@@ -93,8 +93,6 @@ class RunReader:
             sql += " WHERE " + " AND ".join(conditions)
         sql += f" ORDER BY {order}"
         if max_results is not None:
-            if not isinstance(max_results, int) or max_results < 0:
-                raise ValueError(f"max_results must be a non-negative int, got {max_results!r}")
             sql += f" LIMIT {int(max_results)}"
         return self._hydrate(self._conn().execute(sql, binds + order_binds).fetchall())
 
@@ -141,6 +139,8 @@ class RunReader:
         Points with the same step keep the order they were logged in (k-fold loops and
         resumed runs repeat steps; nothing is dropped).
         """
+        if not isinstance(key, str):
+            raise InvalidType(f"key must be a metric name (str), got {type(key).__name__} {key!r:.80}")
         self._flush_own_writes()
         run_id = self.resolve_run_id(run_id)
         rows = self._conn().execute(
@@ -167,6 +167,8 @@ class RunReader:
         """Artifacts of a run (optionally only those under the folder ``prefix``), sorted by path."""
         run_id = self.resolve_run_id(run_id)
         rows = self._conn().execute("SELECT path, size, sha256 FROM artifacts WHERE run_id = ? ORDER BY path", (run_id,)).fetchall()
+        for path, _size, sha in rows:  # the store may have been edited by someone else
+            check_stored(run_id, path, sha)
         if prefix:
             folder = safe_artifact_path(prefix, "prefix").rstrip("/") + "/"
             rows = [r for r in rows if r[0].startswith(folder) or r[0] == folder[:-1]]
@@ -179,13 +181,39 @@ class RunReader:
         row = self._conn().execute("SELECT sha256 FROM artifacts WHERE run_id = ? AND path = ?", (run_id, path)).fetchone()
         if row is None:
             raise RunNotFound(f"run {run_id[:8]} has no artifact {path!r}")
-        return self.blobs.blob_path(row[0])
+        return self._existing_blob(run_id, path, row[0])
+
+    def _existing_blob(self, run_id: str, path: str, sha256: str) -> str:
+        check_stored(run_id, path, sha256)
+        blob = self.blobs.blob_path(sha256)
+        if not os.path.isfile(blob):
+            raise ArtifactNotFound(f"artifact {path!r} of run {run_id} has lost its stored content (blob {sha256[:12]}... is missing from {self.blobs.root})")
+        return blob
 
     def download_artifacts(self, run_id: str, path: str = "", dst: str = ".") -> str:
         """Copy an artifact file, or every artifact under a folder, into ``dst``; return the copy's path."""
         arts = self.list_artifacts(run_id, path) if path else self.list_artifacts(run_id)
         if not arts:
             raise RunNotFound(f"run {run_id[:8]} has no artifact {path!r}")
-        for art in arts:
+        run_id = self.resolve_run_id(run_id)
+        # Every record is checked before the first file is written.
+        sources = [(self._existing_blob(run_id, art.path, art.sha256), art) for art in arts]
+        for _blob, art in sources:
             self.blobs.copy_out(art.sha256, os.path.join(dst, *art.path.split("/")))
         return os.path.join(dst, *path.split("/")) if path else dst
+
+
+def _check_search_arguments(filter: object, order_by: object, max_results: object, lifecycle: object) -> None:
+    if filter is not None and not isinstance(filter, str):
+        raise InvalidType(f"filter must be a str, got {type(filter).__name__} {filter!r:.80}")
+    if order_by is not None and not isinstance(order_by, str) and not (
+        isinstance(order_by, (list, tuple)) and all(isinstance(x, str) for x in order_by)
+    ):
+        raise InvalidType(f"order_by must be a str or a list of str, got {type(order_by).__name__} {order_by!r:.80}")
+    if max_results is not None:
+        if isinstance(max_results, bool) or not isinstance(max_results, int):
+            raise InvalidType(f"max_results must be an int, got {type(max_results).__name__} {max_results!r:.80}")
+        if max_results < 0:
+            raise InvalidArgument(f"max_results must be a non-negative int, got {max_results!r}")
+    if lifecycle not in ("active", "deleted", "all"):
+        raise InvalidArgument(f"lifecycle must be 'active', 'deleted' or 'all', got {lifecycle!r:.80}")

@@ -4,6 +4,10 @@ Several processes may log into one store at once: every write is one short
 ``BEGIN IMMEDIATE`` transaction and waits on the busy timeout instead of failing.
 Metric histories are stored as compact chunks (see ``series.py``) with the latest
 value of every key kept in its own table, so searches never decode histories.
+
+Opening never takes the write lock when the schema is already there, so readers
+(``autolog ls``, searches) never wait for writers. A folder that cannot be written is
+opened read-only: reads work, writes raise :class:`~autolog.errors.ReadOnlyStore`.
 """
 
 from __future__ import annotations
@@ -13,18 +17,20 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from autolog import env, validation
-from autolog.errors import ArtifactNotFound, ParamConflict, RunNotFound
+from autolog import env, secrets, validation
+from autolog.errors import ArtifactNotFound, InvalidName, InvalidPath, InvalidType, ParamConflict, ReadOnlyStore, StoreNotFound
 from autolog.store import series, writer
 from autolog.store.artifacts import BlobRepository, safe_artifact_path
 from autolog.store.base import Artifact, Experiment, PointRow, Run
+from autolog.store.housekeeping import Housekeeping
 from autolog.store.liveness import HOST, effective_status, process_start_time
 from autolog.store.reader import RunReader
-from autolog.store.schema import connect, create_schema
+from autolog.store.schema import connect, create_schema, schema_current
 
 DB_NAME = "runs.db"
 DEFAULT_EXPERIMENT = env.DEFAULT_EXPERIMENT
@@ -41,43 +47,113 @@ def _user() -> str:
         return "unknown"
 
 
-class SQLiteStore(RunReader):
-    """A run store in a folder: ``runs.db`` and ``blobs/``."""
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
-    def __init__(self, root: str) -> None:
+
+def _writable(root: str, db_path: str) -> bool:
+    # access() answers EROFS for a read-only mount even to root.
+    return os.access(root, os.W_OK) and (not os.path.exists(db_path) or os.access(db_path, os.W_OK))
+
+
+class SQLiteStore(Housekeeping, RunReader):
+    """A run store in a folder: ``runs.db`` and ``blobs/``.
+
+    Usable as a context manager: ``with open_store(path) as store:`` closes every
+    thread's connection at the end (the store object stays usable and reconnects).
+    """
+
+    def __init__(self, root: str, *, create: bool = True) -> None:
+        """Open the store in ``root``; with ``create=False`` a folder without a store raises StoreNotFound."""
         if not isinstance(root, str) and not hasattr(root, "__fspath__"):
-            raise TypeError(f"store path must be a str or os.PathLike, got {type(root).__name__} {root!r}")
+            raise InvalidType(f"store path must be a str or os.PathLike, got {type(root).__name__} {root!r}")
         root = os.fspath(root)
+        if "\x00" in root:
+            raise InvalidName(f"store path must not contain NUL characters, got {root!r}")
         if root.startswith("sqlite:///"):
             root = os.path.dirname(root[len("sqlite:///"):]) or "."
         elif root.startswith("file://"):
             root = root[len("file://"):]
         self.root = os.path.abspath(os.path.expanduser(root))
         if os.path.exists(self.root) and not os.path.isdir(self.root):
-            raise ValueError(f"store path {root!r} exists and is not a folder")
-        os.makedirs(self.root, exist_ok=True)
+            raise InvalidPath(f"store path {root!r} exists and is not a folder")
         self.db_path = os.path.join(self.root, DB_NAME)
-        self.blobs = BlobRepository(os.path.join(self.root, "blobs"))
+        if not os.path.isfile(self.db_path):
+            if not create:
+                raise StoreNotFound(f"no autolog store at {self.root} (no {DB_NAME} there); check --store or ${env.AUTOLOG_URI}")
+            os.makedirs(self.root, exist_ok=True)
+        self.read_only = not _writable(self.root, self.db_path)
+        if self.read_only and not os.path.isfile(self.db_path):
+            raise ReadOnlyStore(f"cannot create a store in the read-only folder {self.root}")
+        self.blobs = BlobRepository(os.path.join(self.root, "blobs"), read_only=self.read_only)
         self._local = threading.local()
+        self._conns: list[tuple[int, weakref.ref, sqlite3.Connection]] = []  # (pid, thread, conn) for close()
+        self._conns_lock = threading.Lock()
+        self._generation = 0
         self._key_ids: dict[str, int] = {}
         self._pid = os.getpid()
         self._proc_start = process_start_time()
-        create_schema(self._conn())
+        conn = self._conn()
+        # A read first: an existing store is opened without the write lock.
+        if not schema_current(conn):
+            if self.read_only:
+                raise StoreNotFound(f"{self.db_path} holds no autolog store (or an older one) and cannot be written to create it")
+            create_schema(conn)
+        self._identity = _identity(self.db_path)
+        self._next_check = 0.0
+        self._vanished = False
 
     def __repr__(self) -> str:
-        return f"SQLiteStore({self.root!r})"
+        return f"SQLiteStore({self.root!r}{', read-only' if self.read_only else ''})"
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- connections -------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None or getattr(self._local, "pid", None) != os.getpid():
-            conn = connect(self.db_path, effective_status)
-            self._local.conn = conn
-            self._local.pid = os.getpid()
+        local = self._local
+        conn = getattr(local, "conn", None)
+        pid = os.getpid()
+        if conn is None or local.key != (pid, self._generation):
+            conn = connect(self.db_path, effective_status, read_only=self.read_only)
+            local.conn, local.key = conn, (pid, self._generation)
+            with self._conns_lock:
+                kept = []
+                for entry in self._conns:
+                    if entry[0] == pid and entry[1]() is None:
+                        entry[2].close()  # its thread ended: nobody can use it any more
+                    elif entry[0] == pid:
+                        kept.append(entry)
+                kept.append((pid, weakref.ref(threading.current_thread()), conn))
+                self._conns = kept
         return conn
+
+    def _check_identity(self) -> None:
+        # The store folder or runs.db deleted (or replaced) under a live writer: SQLite keeps
+        # writing to the unlinked file and everything is lost. Say so once, naming the path.
+        if self._vanished or _identity(self.db_path) == self._identity:
+            return
+        self._vanished = True
+        from autolog.reporting import warn_once
+
+        warn_once(f"store-vanished:{self.db_path}", f"autolog: the store {self.db_path} was deleted or replaced while this process"
+                  " writes to it; what it logs from now on goes to the old, unreachable file and is lost")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        if self.read_only:
+            raise ReadOnlyStore(f"store {self.root} is read-only (a read-only folder or mount): it can be read but not written")
+        now = time.monotonic()
+        if now >= self._next_check:  # once a second at most: one stat, never per point
+            self._next_check = now + 1.0
+            self._check_identity()
         conn = self._conn()
         exit_deadline = writer._exit_deadline
         if exit_deadline is not None:
@@ -96,11 +172,21 @@ class SQLiteStore(RunReader):
             raise
 
     def close(self) -> None:
-        """Close this thread's connection (others close when their threads end)."""
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        """Write this process's queued points, then close every thread's connection.
+
+        The store stays usable: the next call in any thread opens a new connection.
+        """
+        self._flush_own_writes()
+        pid = os.getpid()
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+            self._generation += 1
+        for owner, _thread, conn in conns:
+            if owner == pid:  # a connection inherited through fork belongs to the parent
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
 
     # -- experiments -------------------------------------------------------------------
     def get_or_create_experiment(self, name: str) -> Experiment:
@@ -131,6 +217,7 @@ class SQLiteStore(RunReader):
         if parent_run_id is not None:
             parent_run_id = self.resolve_run_id(parent_run_id)
         clean_tags = {validation.check_key(k, "tag key"): validation.text_value(v, f"tag {k!r}", validation.MAX_TAG_LENGTH) for k, v in (tags or {}).items()}
+        clean_tags = secrets.redact_mapping(clean_tags)
         exp = self.get_or_create_experiment(experiment)
         run_id = os.urandom(16).hex()
         start = _now_ms()
@@ -159,6 +246,39 @@ class SQLiteStore(RunReader):
         with self._tx() as tx:
             tx.execute("UPDATE runs SET status = ?, end_time = ? WHERE id = ?", (status, end_time or _now_ms(), run_id))
 
+    def create_child_runs(self, parent_run_id: str, children: Sequence[tuple[str, dict[str, Any], dict[str, Any], dict[str, float]]],
+                          status: str = "FINISHED") -> list[str]:
+        """Insert ended child runs ``(name, tags, params, metrics at step 0)`` of a parent in one transaction.
+
+        For results known only once a job is over (a parameter search's candidates): the
+        children take the parent's experiment, user, source and process. Returns their ids.
+        """
+        status = validation.check_status(status)
+        rows = []
+        for name, tags, params, metrics in children:
+            rows.append((
+                os.urandom(16).hex(), validation.check_name(name, "run name"),
+                {validation.check_key(k, "tag key"): validation.text_value(v, f"tag {k!r}", validation.MAX_TAG_LENGTH) for k, v in tags.items()},
+                {validation.check_key(k, "param key"): validation.text_value(v, f"param {k!r}", validation.MAX_PARAM_LENGTH) for k, v in params.items()},
+                {validation.check_key(k): float(v) for k, v in metrics.items()},
+            ))
+        key_ids = self._key_ids_for(k for row in rows for k in row[4])
+        now = _now_ms()
+        with self._tx() as tx:
+            for run_id, name, tags, params, metrics in rows:
+                tx.execute(
+                    "INSERT INTO runs(id, experiment_id, name, status, parent_id, start_time, end_time, user, source, host, pid, proc_start)"
+                    " SELECT ?, experiment_id, ?, ?, id, ?, ?, user, source, host, pid, proc_start FROM runs WHERE id = ?",
+                    (run_id, name, status, now, now, parent_run_id),
+                )
+                tx.executemany("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", [(run_id, k, v) for k, v in tags.items()])
+                tx.executemany("INSERT OR IGNORE INTO params VALUES (?, ?, ?)", [(run_id, k, v) for k, v in params.items()])
+                tx.executemany("INSERT INTO metric_chunks(run_id, key_id, n, points) VALUES (?, ?, 1, ?)",
+                               [(run_id, key_ids[k], series.encode([(0, v, now / 1000)])) for k, v in metrics.items()])
+                tx.executemany("INSERT OR REPLACE INTO latest_metrics VALUES (?, ?, ?, 0, ?)",
+                               [(run_id, k, None if v != v else v, now) for k, v in metrics.items()])
+        return [row[0] for row in rows]
+
     def set_run_name(self, run_id: str, name: str) -> None:
         """Rename a run."""
         validation.check_name(name, "run name")
@@ -170,6 +290,7 @@ class SQLiteStore(RunReader):
         clean = {validation.check_key(k, "param key"): validation.text_value(v, f"param {k!r}", validation.MAX_PARAM_LENGTH) for k, v in params.items()}
         if not clean:
             return
+        clean = secrets.redact_mapping(clean)  # whoever logs them: the user, an integration, the MLflow plugin
         with self._tx() as tx:
             keys = list(clean)
             existing: dict[str, str] = {}
@@ -184,7 +305,9 @@ class SQLiteStore(RunReader):
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
         """Set (or overwrite) tags of a run."""
-        clean = {validation.check_key(k, "tag key"): validation.text_value(v, f"tag {k!r}", validation.MAX_TAG_LENGTH) for k, v in tags.items()}
+        clean = secrets.redact_mapping(
+            {validation.check_key(k, "tag key"): validation.text_value(v, f"tag {k!r}", validation.MAX_TAG_LENGTH) for k, v in tags.items()}
+        )
         if clean:
             with self._tx() as tx:
                 tx.executemany("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", [(run_id, k, v) for k, v in clean.items()])
@@ -246,16 +369,29 @@ class SQLiteStore(RunReader):
             raise ArtifactNotFound(f"local_path {local_path!r} is not an existing file")
         path = safe_artifact_path(path if path is not None else os.path.basename(local_path))
         sha, size = self.blobs.put_file(local_path)
-        return self._record_artifact(run_id, path, sha, size)
+        return self._record_artifact(run_id, path, sha, size, lambda: self.blobs.put_file(local_path))
 
     def log_artifact_bytes(self, run_id: str, data: bytes, path: str) -> Artifact:
         """Store in-memory ``data`` as ``path`` inside the run."""
         path = safe_artifact_path(path)
         sha, size = self.blobs.put_bytes(data)
-        return self._record_artifact(run_id, path, sha, size)
+        return self._record_artifact(run_id, path, sha, size, lambda: self.blobs.put_bytes(data))
 
-    def _record_artifact(self, run_id: str, path: str, sha: str, size: int) -> Artifact:
+    def _record_artifact(self, run_id: str, path: str, sha: str, size: int, put_again) -> Artifact:
+        parts = path.split("/")
+        folders = ["/".join(parts[:i]) for i in range(1, len(parts))]
+        clash_sql = "SELECT path FROM artifacts WHERE run_id = ? AND ((path >= ? AND path < ?)"
+        clash_sql += f" OR path IN ({','.join('?' * len(folders))}))" if folders else ")"
         with self._tx() as tx:
+            # 'd' and 'd/x.json' cannot both exist: they would clash on download.
+            clash = tx.execute(clash_sql + " LIMIT 1", (run_id, path + "/", path + "0", *folders)).fetchone()
+            if clash is not None:
+                raise InvalidPath(f"artifact_path {path!r} clashes with the artifact {clash[0]!r} of run {run_id[:8]}: a path cannot be a file and a folder")
+            # gc deletes a blob only inside its own write transaction, after re-checking that no
+            # row references it; this check runs inside ours, so either gc sees our row or we
+            # see its deletion and put the content back before the row commits.
+            if not os.path.exists(self.blobs.blob_path(sha)):
+                sha, size = put_again()
             tx.execute("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?)", (run_id, path, sha, size, _now_ms()))
         return Artifact(path, size, sha)
 
@@ -263,46 +399,6 @@ class SQLiteStore(RunReader):
         """Forget an artifact path of a run (its blob goes at the next gc if unshared)."""
         with self._tx() as tx:
             tx.execute("DELETE FROM artifacts WHERE run_id = ? AND path = ?", (run_id, safe_artifact_path(path)))
-
-    # -- lifecycle ---------------------------------------------------------------------
-    def delete_run(self, run_id: str) -> None:
-        """Soft-delete a run: hidden from searches, restorable until ``gc()``."""
-        run_id = self.resolve_run_id(run_id, include_deleted=True)
-        with self._tx() as tx:
-            tx.execute("UPDATE runs SET lifecycle = 'deleted' WHERE id = ?", (run_id,))
-
-    def restore_run(self, run_id: str) -> None:
-        """Undo ``delete_run``."""
-        run_id = self.resolve_run_id(run_id, include_deleted=True)
-        with self._tx() as tx:
-            tx.execute("UPDATE runs SET lifecycle = 'active' WHERE id = ?", (run_id,))
-
-    def gc(self) -> dict[str, int]:
-        """Remove deleted runs for good and every blob no remaining artifact references."""
-        with self._tx() as tx:
-            dead = [r[0] for r in tx.execute("SELECT id FROM runs WHERE lifecycle = 'deleted'")]
-            for table, column in (("params", "run_id"), ("tags", "run_id"), ("metric_chunks", "run_id"), ("latest_metrics", "run_id"), ("artifacts", "run_id"), ("runs", "id")):
-                tx.executemany(f"DELETE FROM {table} WHERE {column} = ?", [(r,) for r in dead])
-            referenced = {r[0] for r in tx.execute("SELECT DISTINCT sha256 FROM artifacts")}
-        files, freed = self.blobs.gc(referenced)
-        self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return {"runs": len(dead), "blobs": files, "bytes": freed}
-
-    def resolve_run_id(self, run_id: str, include_deleted: bool = True) -> str:
-        """Return the full id of the run whose id is or starts with ``run_id``."""
-        if not isinstance(run_id, str) or not run_id.strip():
-            raise RunNotFound(f"run_id must be a non-empty str, got {run_id!r}")
-        life = "" if include_deleted else " AND lifecycle = 'active'"
-        conn = self._conn()
-        if conn.execute(f"SELECT 1 FROM runs WHERE id = ?{life}", (run_id,)).fetchone():
-            return run_id
-        escaped = run_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        rows = conn.execute(f"SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\'{life} LIMIT 2", (escaped + "%",)).fetchall()
-        if not rows:
-            raise RunNotFound(f"no run with id {run_id!r} in store {self.root}")
-        if len(rows) > 1:
-            raise RunNotFound(f"run id prefix {run_id!r} is ambiguous; give more characters")
-        return rows[0][0]
 
     def touch_runs(self, run_ids: Iterable[str]) -> None:
         """Re-own RUNNING runs after a fork so the child is seen alive."""
