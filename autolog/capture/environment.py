@@ -5,9 +5,10 @@ line, allow-listed environment variables) on the caller's thread, then does ever
 (git, ``importlib.metadata``, hardware, DVC files) in a daemon thread, so run start stays
 fast. The run's end waits a bounded time (``$AUTOLOG_CAPTURE_TIMEOUT``, 5 s) for it. Every
 piece is optional: what could not be captured is named in the tag ``capture.failed`` and the
-run goes on. Nothing captured carries credentials: URLs lose their user-info, environment
-variables are read from an allowlist only, and ``scrub`` removes token-shaped text and
-``key=value`` secrets from every tag, the command line and the added lines of the diff.
+run goes on. Nothing captured carries credentials: environment variables are read from an
+allowlist only, and the one policy of ``autolog.secrets`` hides URL passwords, token-shaped
+text and ``key=value`` secrets in the command line and the added lines of the diff (tags
+are redacted by the store's write path like every other tag).
 
 Written per run — tags: ``git.commit``, ``git.branch`` (or ``git.detached``), ``git.remote``,
 ``git.dirty``, ``git.untracked``, ``source.entry_point``, ``source.command``, ``source.cwd``,
@@ -19,9 +20,7 @@ Written per run — tags: ``git.commit``, ``git.branch`` (or ``git.detached``), 
 from __future__ import annotations
 
 import atexit
-import functools
 import os
-import re
 import sys
 import threading
 import time
@@ -29,6 +28,7 @@ from typing import Any
 
 from autolog import env
 from autolog import reporting as safety
+from autolog.secrets import redact_argv, scrub, scrub_diff
 
 # json, platform, subprocess, importlib.metadata... are imported inside the capture thread:
 # importing them here would put their cost on `import autolog` or on the first run start.
@@ -48,85 +48,11 @@ FRAMEWORKS = {
     "numpy": "numpy", "pandas": "pandas", "mlflow": "mlflow", "autolog": "autolog",
 }
 MAX_TAG = 8000
-REDACTED = "***"
 # Failures we expect from the environment (vcs.CaptureError is a RuntimeError); anything
 # else is our bug, raised at the run's end in strict mode.
 EXPECTED = (RuntimeError, OSError, ValueError, UnicodeError, ImportError, LookupError)
 
-# -- secrets ---------------------------------------------------------------------------
-# A name is secret when it *ends* in one of these: HF_TOKEN, api_key, --password, but not
-# tokenizer or max_tokens (ML code is full of those, and a diff must stay applicable).
-_SECRET_NAME = r"(?:pass(?:word|wd|phrase)?|token|secret|api[_-]?key|apikey|credentials?|private[_-]?key|access[_-]?key|authorization)"
-
-
-@functools.lru_cache(maxsize=1)
-def _patterns() -> tuple[re.Pattern, re.Pattern, re.Pattern, re.Pattern]:
-    # Compiled on first use, in the capture thread, not at `import autolog`.
-    flag = re.compile(rf"{_SECRET_NAME}$", re.I)
-    userinfo = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@'\"]*@")
-    tokens = re.compile(
-        r"\b(?:gh[pousr]_[A-Za-z0-9]{16,}|github_pat_\w{20,}|glpat-[\w-]{16,}|xox[abprs]-[\w-]{10,}|(?:AKIA|ASIA)[0-9A-Z]{16}"
-        r"|sk-[\w-]{16,}|hf_[A-Za-z0-9]{16,}|AIza[\w-]{30,}|eyJ[\w-]{10,}\.[\w-]{10,}\.[\w-]{10,})"
-    )
-    assignment = re.compile(
-        rf"(?P<key>\b[\w.-]*{_SECRET_NAME})(?P<sep>['\"]?\s*[=:]\s*)(?P<val>\"[^\"\n]*\"|'[^'\n]*'|[^\s,;&'\"]+)", re.I
-    )
-    return flag, userinfo, tokens, assignment
-
-
-def scrub(text: str, code: bool = False) -> str:
-    """Remove credentials from ``text``: URL user-info, token-shaped strings, ``secret=value`` pairs.
-
-    With ``code=True`` (lines of a diff) only quoted values are replaced, so the patch still
-    applies and the code still parses.
-    """
-    _flag, userinfo, tokens, assignment = _patterns()
-    text = userinfo.sub(r"\1", text)
-    text = tokens.sub(REDACTED, text)
-
-    def replace(match: re.Match) -> str:
-        value = match["val"]
-        if value[0] in "'\"":
-            return f"{match['key']}{match['sep']}{value[0]}{REDACTED}{value[0]}"
-        return match[0] if code else f"{match['key']}{match['sep']}{REDACTED}"
-
-    return assignment.sub(replace, text)
-
-
-def redact_argv(argv: list[str]) -> list[str]:
-    """A command line with the values of secret-named options (``--token X``, ``--api-key=X``) hidden."""
-    secret_flag = _patterns()[0]
-    out: list[str] = []
-    hide_next = False
-    for arg in argv:
-        if hide_next and not arg.startswith("-"):
-            out.append(REDACTED)
-            hide_next = False
-            continue
-        hide_next = False
-        if arg.startswith("-") and len(arg) > 1:
-            name, eq, _value = arg.partition("=")
-            if secret_flag.search(name.lstrip("-")):
-                if eq:
-                    out.append(f"{name}={REDACTED}")
-                else:
-                    out.append(arg)
-                    hide_next = True
-                continue
-        out.append(scrub(arg))
-    return out
-
-
-def scrub_diff(diff: bytes) -> bytes:
-    """Scrub the added lines of a patch (context lines must stay as they are for it to apply)."""
-    lines = diff.split(b"\n")
-    for i, line in enumerate(lines):
-        if line.startswith(b"+") and not line.startswith(b"+++ "):
-            text = line.decode("utf-8", "surrogateescape")
-            clean = scrub(text, code=True)
-            if clean != text:
-                lines[i] = clean.encode("utf-8", "surrogateescape")
-    return b"\n".join(lines)
+# Credentials: one policy for params, tags, command lines and diffs lives in autolog.secrets.
 
 
 _cache: dict[str, Any] = {}
@@ -147,6 +73,19 @@ def start(run: Any) -> Capture:
     return capture
 
 
+def entry_from_argv(argv: list[str]) -> str:
+    """What an interpreter command line runs: a script's absolute path, ``-m module`` or ``interactive``."""
+    args = argv[1:]
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] not in ("-m", "-c", "-"):
+        i += 2 if args[i] in ("-W", "-X") else 1  # interpreter options, some with a value
+    if i >= len(args) or args[i] in ("-c", "-"):
+        return "interactive"
+    if args[i] == "-m":
+        return f"-m {args[i + 1]}" if i + 1 < len(args) else "interactive"
+    return os.path.abspath(args[i]) if os.path.exists(args[i]) else "interactive"
+
+
 def snapshot() -> dict[str, Any]:
     """What may change during the run, taken on the calling thread (microseconds)."""
     main = sys.modules.get("__main__")
@@ -160,7 +99,10 @@ def snapshot() -> dict[str, Any]:
     elif main_file:
         entry = os.path.abspath(main_file)
     else:
-        entry = "interactive"
+        # Before __main__ is set up (a run started from sitecustomize by `autolog run`),
+        # the interpreter's own command line still says what is about to run.
+        entry = entry_from_argv(argv)
+        main_file = entry if os.path.isabs(entry) else None
     try:
         cwd = os.getcwd()
     except OSError:  # the working directory was deleted
@@ -302,14 +244,9 @@ class Capture:
             if self._written:
                 return
             self._written = True
-        from autolog.patching.params import is_secret_key  # the core's key-pattern redaction, as for params
-
         # Copies (atomic in C): the thread may still be adding when the run's end writes.
-        # dvc.<path> keys are file paths (data/tokenizer.json), their values content hashes.
-        tags = {
-            k: REDACTED if is_secret_key(k) and not k.startswith("dvc.") else _clip(scrub(str(v)))
-            for k, v in dict(self.tags).items()
-        }
+        # Secret keys and credential-shaped values are redacted by the store's write path.
+        tags = {k: _clip(str(v)) for k, v in dict(self.tags).items()}
         for path, data in dict(self.artifacts).items():
             try:
                 self.run.log_bytes(data, path)

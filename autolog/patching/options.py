@@ -24,11 +24,11 @@ DEFAULTS: dict[str, Any] = {
     "checkpoint_monitor": None,
     "log_post_training_metrics": True,
     "log_preprocessing": False,
-    "log_input_examples": False,
     "disable_for_unsupported_versions": False,
     "capture_env": True,
     "log_system_metrics": True,
     "log_importance_plot": False,
+    "redact": True,
 }
 CHECKPOINT_POLICIES = (None, False, "best", "last", "all")
 
@@ -43,10 +43,12 @@ def validate(options: dict[str, Any]) -> dict[str, Any]:
         if key not in DEFAULTS:
             raise InvalidType(f"unknown autolog option {key!r}; known: {', '.join(sorted(DEFAULTS))}")
         if key in ("exclusive", "silent", "log_models", "log_datasets", "log_post_training_metrics", "log_preprocessing",
-                   "log_input_examples", "disable_for_unsupported_versions", "capture_env", "log_system_metrics",
+                   "redact", "disable_for_unsupported_versions", "capture_env", "log_system_metrics",
                    "log_importance_plot"):
             if not isinstance(value, bool):
                 raise InvalidType(f"autolog option {key} must be True or False, got {value!r}")
+        elif key == "max_tuning_runs" and value is None:
+            continue  # MLflow's meaning: a child run for every candidate
         elif key in ("log_every_n_steps", "max_tuning_runs"):
             if isinstance(value, bool) or not isinstance(value, int) or value < (1 if key == "log_every_n_steps" else 0):
                 least = "a positive" if key == "log_every_n_steps" else "a non-negative"
@@ -71,6 +73,14 @@ def set_global(options: dict[str, Any]) -> None:
         _global.clear()
         _global.update(DEFAULTS)
         _global.update(options)
+
+
+def reset() -> None:
+    """Back to the defaults: global options and every per-integration override (``autolog(disable=True)``)."""
+    with _lock:
+        _global.clear()
+        _global.update(DEFAULTS)
+        _per_integration.clear()
 
 
 def set_for(integration: str, options: dict[str, Any]) -> None:

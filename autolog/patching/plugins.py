@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from autolog import secrets
 from autolog.errors import InvalidName, InvalidType
 from autolog.patching import options
 from autolog.reporting import report, set_silent, warn_once
@@ -267,22 +268,22 @@ def autolog(
     log_datasets: bool = True,
     log_every_n_steps: int = 1,
     extra_tags: dict[str, Any] | None = None,
-    max_tuning_runs: int = 5,
+    max_tuning_runs: int | None = 5,
     checkpoint: str | bool | None = None,
     checkpoint_monitor: str | None = None,
     log_post_training_metrics: bool = True,
     log_preprocessing: bool = False,
-    log_input_examples: bool = False,
     disable_for_unsupported_versions: bool = False,
     capture_env: bool = True,
     log_system_metrics: bool = True,
     log_importance_plot: bool = False,
+    redact: bool = True,
 ) -> list[str]:
     """Record every fit of every installed framework (or those in ``only``) from now on.
 
     Frameworks imported later are patched when they are imported. Calling it again
     updates the options without patching twice; ``disable=True`` restores every
-    original attribute exactly.
+    original attribute exactly, and (without ``only``) puts every option back to its default.
 
     Args:
         only: integration names (``"sklearn"``, ``"xgboost"``, ``"lightgbm"``, ``"keras"``,
@@ -294,17 +295,18 @@ def autolog(
         log_datasets: log dataset fingerprints (shape, dtype, digest).
         log_every_n_steps: log per-step metrics every n steps (the last is always logged).
         extra_tags: tags added to every run autolog creates.
-        max_tuning_runs: child runs for the best candidates of a parameter search.
+        max_tuning_runs: child runs for the best candidates of a parameter search (None: every candidate).
         checkpoint: "best", "last", "all" or False/None (deep-learning and boosting integrations).
         checkpoint_monitor: the metric "best" follows (default val_loss, else loss).
         log_post_training_metrics: log ``model.score`` and ``sklearn.metrics`` results after fit.
         log_preprocessing: also log standalone preprocessing estimators (scalers, ...).
-        log_input_examples: reserved; input examples are not stored yet.
         disable_for_unsupported_versions: skip frameworks outside the tested version range.
         capture_env: capture git, pip and hardware on every run autolog creates.
         log_system_metrics: sample CPU/memory/GPU during runs autolog creates.
         log_importance_plot: also draw XGBoost/LightGBM feature importances as a PNG chart
             (off the training thread); ``feature_importance.json`` is always stored.
+        redact: hide credentials in params, tags, command lines and syncs (``autolog.secrets``);
+            False (or ``AUTOLOG_REDACT=0``) stores them as given.
 
     Returns:
         The names of the integrations that are enabled after the call.
@@ -317,9 +319,9 @@ def autolog(
         "log_every_n_steps": log_every_n_steps, "extra_tags": extra_tags, "max_tuning_runs": max_tuning_runs,
         "checkpoint": checkpoint, "checkpoint_monitor": checkpoint_monitor,
         "log_post_training_metrics": log_post_training_metrics, "log_preprocessing": log_preprocessing,
-        "log_input_examples": log_input_examples, "disable_for_unsupported_versions": disable_for_unsupported_versions,
+        "disable_for_unsupported_versions": disable_for_unsupported_versions,
         "capture_env": capture_env, "log_system_metrics": log_system_metrics,
-        "log_importance_plot": log_importance_plot,
+        "log_importance_plot": log_importance_plot, "redact": redact,
     }
     options.validate(opts)
     known = discover()
@@ -327,9 +329,15 @@ def autolog(
     if disable:
         for name in names or list(known):
             disable_integration(name)
+        if not names:  # everything off: no option of this session leaks into the next autolog()
+            options.reset()
+            set_silent(False)
+            secrets.set_enabled(True)
+            _configure_repro(True, True)
         return [n for n, i in known.items() if i.enabled]
     options.set_global(opts)
     set_silent(silent)
+    secrets.set_enabled(redact)
     _configure_repro(capture_env, log_system_metrics)
     for name in names or list(known):
         integration = known[name]
@@ -373,6 +381,8 @@ def enable_integration(name: str, **opts: Any) -> bool:
     options.set_for(name, opts)
     if "silent" in opts:
         set_silent(opts["silent"])
+    if "redact" in opts:  # process-wide, like silent: the store redacts for every integration
+        secrets.set_enabled(opts["redact"])
     enable(integration)
     return True
 

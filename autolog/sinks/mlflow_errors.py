@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
+
+from autolog import secrets
 
 _SECRET_VARS = ("MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_PASSWORD")
 
@@ -72,13 +73,8 @@ def _fmt_bytes(n: int) -> str:
 
 
 def scrub(text: str) -> str:
-    """Remove credentials (URL user info, token and password values) from ``text``."""
-    text = re.sub(r"(\w+://)[^/@\s'\"]+@", r"\1***@", str(text))
-    for name in _SECRET_VARS:
-        secret = os.environ.get(name)
-        if secret and len(secret) >= 3:
-            text = text.replace(secret, "***")
-    return text
+    """Remove credentials from ``text`` by the one policy of ``autolog.secrets``, and the server's own token and password."""
+    return secrets.scrub_known(str(text), _SECRET_VARS)
 
 
 def classify(exc: BaseException, target: str, where: str = "") -> SyncError:

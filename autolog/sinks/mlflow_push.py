@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 
-from autolog import env
+from autolog import env, secrets
 from autolog.errors import RunNotFound
 from autolog.sinks import mlflow_batches as mb
 from autolog.sinks.bookmarks import ARTIFACT, PARAM, TAG, Bookmarks, RunMark, digest
@@ -68,12 +68,14 @@ class Pusher:
         mark = self.marks.run(run.id)
         if mark is not None and mark.pending:
             self._settle(run, mark)
-        tags = mb.remote_tags(run, parent_remote_id)
+        # The one redaction policy again: a store written with redaction off, or by an older
+        # version, must not push credentials to a shared server (AUTOLOG_REDACT=0 opts out).
+        tags = secrets.redact_mapping(mb.remote_tags(run, parent_remote_id))
         sent_tags = self.marks.items(run.id, TAG) if mark else {}
         tag_todo = {k: v for k, v in tags.items() if sent_tags.get(k) != digest(v)}
         removed = [k for k in sent_tags if k not in tags]
         sent_params = self.marks.items(run.id, PARAM) if mark else {}
-        param_todo = {k: v for k, v in run.params.items() if sent_params.get(k) != digest(v)}
+        param_todo = {k: v for k, v in secrets.redact_mapping(run.params).items() if sent_params.get(k) != digest(v)}
         pushed = self.marks.metric_counts(run.id) if mark else {}
         metric_todo = {k: pushed.get(k, 0) for k, n in mb.metric_counts(self.store, run.id).items() if n > pushed.get(k, 0)}
         sent_arts = self.marks.items(run.id, ARTIFACT) if mark else {}
