@@ -42,6 +42,10 @@ _LAZY = {
     "Metric": "autolog.store.base",
     "MetricPoint": "autolog.store.base",
     "Run": "autolog.store.base",
+    # DataFrames and model loading: pandas and the frameworks load inside the functions.
+    "load_model": "autolog.tracking.frames",
+    "metric_histories": "autolog.tracking.frames",
+    "search_runs": "autolog.tracking.frames",
 }
 
 
@@ -75,12 +79,15 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "load_model",
+    "metric_histories",
     "open_store",
     "set_experiment",
     "set_metric_goal",
     "set_store",
     "set_tag",
     "set_tags",
+    "search_runs",
     "seed_everything",
     "start_run",
     "__version__",

@@ -8,6 +8,7 @@ AUTOLOG_URI = "AUTOLOG_URI"  # store path; default ./autolog-runs
 AUTOLOG_STRICT = "AUTOLOG_STRICT"  # "1": errors in autolog code raise instead of warning
 AUTOLOG_FLUSH_INTERVAL = "AUTOLOG_FLUSH_INTERVAL"  # seconds between background commits
 AUTOLOG_EXIT_TIMEOUT = "AUTOLOG_EXIT_TIMEOUT"  # seconds the final flush at exit may take
+AUTOLOG_LOCK_TIMEOUT = "AUTOLOG_LOCK_TIMEOUT"  # seconds a call on the training thread waits for another process's store lock; default 5
 AUTOLOG_QUEUE_LIMIT = "AUTOLOG_QUEUE_LIMIT"  # points buffered before log_metric waits
 AUTOLOG_SILENT = "AUTOLOG_SILENT"  # "1": no autolog warnings
 AUTOLOG_SYNC_BATCH_DELAY = "AUTOLOG_SYNC_BATCH_DELAY"  # tests: seconds `autolog sync` waits after each batch
@@ -45,5 +46,14 @@ def strict() -> bool:
 
 
 def store_uri() -> str:
-    """Return the store location from ``$AUTOLOG_URI`` or the default folder."""
-    return os.environ.get(AUTOLOG_URI) or DEFAULT_STORE
+    """Return the store location: ``$AUTOLOG_URI``, else the discovered default folder.
+
+    The default is the first ``autolog-runs`` found walking up to the git root, else
+    ``autolog-runs`` at the git root (see :mod:`autolog.store.discovery`).
+    """
+    uri = os.environ.get(AUTOLOG_URI)
+    if uri:
+        return uri
+    from autolog.store.discovery import default_store_path
+
+    return default_store_path()

@@ -40,6 +40,7 @@ def _pixels_near(image: np.ndarray, colour, tol: float = 0.08) -> int:
 def test_compare_plot_writes_png_with_one_line_per_run(store, tmp_path, capsys):
     runs = _runs(store)
     out = tmp_path / "plots" / "curves.png"
+    out.parent.mkdir()
     assert cli.main(["compare", *[r.id[:8] for r in runs], "--plot", str(out), "--metric", "loss", "--metric", "val_loss"]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
     assert out.stat().st_size > 10_000
@@ -73,7 +74,8 @@ def test_default_metrics_are_the_shared_ones(store, tmp_path):
         al.log_metric("val_loss", math.nan, step=99)
     al.flush()
     fig = figure_histories(store, [r.id for r in runs])
-    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["loss", "val_loss"]
+    # Held-out metrics first; system/ and single-point metrics (lr, only_first) left out.
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["val_loss", "loss"]
     path = plot_histories(store, runs, tmp_path / "default")
     assert path.endswith("default") and imread(path, format="png").shape[2] in (3, 4)
 

@@ -11,21 +11,26 @@ import argparse
 import importlib
 import json
 import math
+import os
 import sqlite3
 import sys
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from autolog import env
+from autolog.cli import compare, housekeeping, listing
 from autolog.cli.tables import fmt_duration, fmt_time, fmt_value, sparkline, table
-from autolog.errors import AutologError
+from autolog.errors import AutologError, StoreNotFound
+
+STORE_HELP = (f"store folder (default ${env.AUTOLOG_URI}, else the first {env.DEFAULT_STORE}/ found from here up to"
+              f" the git root, else ./{env.DEFAULT_STORE} there); also accepted after the command")
 
 # name -> module providing add_arguments(parser) and run(args, store) -> int
 EXTERNAL_COMMANDS = {
     "sync": ("autolog.sinks.mlflow", "push runs to an MLflow tracking server"),
-    "ui": ("autolog.sinks.tensorboard", "export runs to TensorBoard and start it on 127.0.0.1"),
+    "ui": ("autolog.cli.ui", "MLflow's UI reading this store live on 127.0.0.1 (--tensorboard: TensorBoard export)"),
     "reproduce": ("autolog.cli.reproduce", "print the steps that rebuild a run"),
+    "run": ("autolog.cli.run", "run a program with autolog() enabled, without editing it"),
 }
 
 
@@ -63,29 +68,6 @@ def run_dict(run, store=None, history: bool = False) -> dict:
     return data
 
 
-def cmd_ls(args: argparse.Namespace, store) -> int:
-    runs = store.search_runs(experiment=args.experiment, filter=args.filter, order_by=args.sort or None,
-                             max_results=args.limit, lifecycle="all" if args.all else "active")
-    if args.json:
-        _dump([run_dict(r) for r in runs])
-        return 0
-    if not runs:
-        print("no runs" + (f" in experiment {args.experiment!r}" if args.experiment else "") + f" in {store.root}")
-        return 0
-    if args.metric:
-        metric_keys = args.metric
-    else:
-        # The metrics most of the listed runs share, so columns are rarely empty.
-        counts = Counter(k for r in runs for k in r.metrics if not k.startswith("system/"))
-        metric_keys = sorted(k for k, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:4])
-    headers = ["id", "name", "experiment", "status", "start", "duration", *metric_keys]
-    rows = [[r.id[:8], r.name, r.experiment, r.status + ("*" if r.lifecycle == "deleted" else ""),
-             fmt_time(r.start_time), fmt_duration(r.duration_ms), *[fmt_value(r.metrics.get(k)) for k in metric_keys]]
-            for r in runs]
-    print(table(headers, rows))
-    return 0
-
-
 def cmd_show(args: argparse.Namespace, store) -> int:
     run = store.get_run(args.run)
     if args.json:
@@ -93,7 +75,9 @@ def cmd_show(args: argparse.Namespace, store) -> int:
         data["history"] = {k: [list(p) for p in store.metric_history(run.id, k)] for k in run.metrics} if args.history else None
         _dump(data)
         return 0
-    print(f"run {run.id}  {run.name}")
+    print(f"run {run.id}  {run.name}" + ("   [DELETED]" if run.lifecycle == "deleted" else ""))
+    if run.lifecycle == "deleted":
+        print(f"  this run is deleted: restore it with `autolog restore {run.id[:8]}`; `autolog gc` removes it for good")
     print(f"  experiment {run.experiment}   status {run.status}   started {fmt_time(run.start_time)}   duration {fmt_duration(run.duration_ms)}")
     if run.parent_run_id:
         print(f"  parent {run.parent_run_id}")
@@ -116,66 +100,7 @@ def cmd_show(args: argparse.Namespace, store) -> int:
     arts = store.list_artifacts(run.id)
     if arts:
         print("\nartifacts")
-        print(table(["path", "size", "sha256"], [[a.path, a.size, a.sha256[:12]] for a in arts], max_width=70))
-    return 0
-
-
-def _best(key: str, values: list[float]) -> float | None:
-    finite = [v for v in values if v is not None and math.isfinite(v)]
-    if not finite:
-        return None
-    lower_is_better = any(word in key.lower() for word in ("loss", "error", "mse", "mae", "rmse", "time", "perplexity"))
-    return min(finite) if lower_is_better else max(finite)
-
-
-def cmd_compare(args: argparse.Namespace, store) -> int:
-    runs = [store.get_run(r) for r in args.runs]
-    if args.plot:
-        from autolog.cli.plots import plot_histories
-
-        path = plot_histories(store, runs, args.plot, args.metric or None)
-        print(f"wrote {path}")
-        if not args.json:
-            return 0
-    params = sorted({k for r in runs for k in r.params})
-    metrics = sorted({k for r in runs for k in r.metrics})
-    if args.json:
-        _dump({"runs": [run_dict(r) for r in runs],
-               "differing_params": [k for k in params if len({r.params.get(k) for r in runs}) > 1]})
-        return 0
-    headers = ["", *[f"{r.id[:8]} {r.name}" for r in runs]]
-    rows: list[list[object]] = [["status", *[r.status for r in runs]]]
-    for key in params:
-        values = [r.params.get(k := key, "") for r in runs]
-        mark = "≠ " if len(set(values)) > 1 else "  "
-        rows.append([f"{mark}params.{k}", *values])
-    for key in metrics:
-        values = [r.metrics.get(key) for r in runs]
-        best = _best(key, [v for v in values if v is not None])
-        rows.append([f"  metrics.{key}", *[fmt_value(v) + (" *" if v is not None and v == best and len(runs) > 1 else "") for v in values]])
-    print(table(headers, rows, max_width=30))
-    print("\n≠ marks params that differ; * marks the best value of each metric")
-    return 0
-
-
-def cmd_rm(args: argparse.Namespace, store) -> int:
-    for ref in args.runs:
-        run_id = store.resolve_run_id(ref)
-        if args.restore:
-            store.restore_run(run_id)
-            print(f"restored {run_id}")
-        else:
-            store.delete_run(run_id)
-            print(f"deleted {run_id} (restore with: autolog rm --restore {run_id[:8]}; removed for good by: autolog gc)")
-    return 0
-
-
-def cmd_gc(args: argparse.Namespace, store) -> int:
-    result = store.gc()
-    if args.json:
-        _dump(result)
-    else:
-        print(f"removed {result['runs']} deleted runs and {result['blobs']} unreferenced blobs ({result['bytes']} bytes)")
+        print(table(["path", "size", "sha256"], [[a.path, housekeeping.fmt_size(a.size), a.sha256[:12]] for a in arts], max_width=70))
     return 0
 
 
@@ -191,18 +116,13 @@ def cmd_experiments(args: argparse.Namespace, store) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``autolog`` command."""
     parser = argparse.ArgumentParser(prog="autolog", description="Search, compare and share autolog runs.")
-    parser.add_argument("--store", default=None, help=f"store folder (default ${env.AUTOLOG_URI} or ./{env.DEFAULT_STORE})")
+    parser.add_argument("--store", default=None, help=STORE_HELP)
+    parser.add_argument("--version", action="version", version=f"autolog {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("ls", help="list runs")
-    p.add_argument("--experiment", "-e")
-    p.add_argument("--filter", "-f", help="e.g. \"metrics.val_loss < 0.3 and params.model = 'xgb'\"")
-    p.add_argument("--sort", "-s", action="append", help="e.g. 'metrics.val_loss' or 'start_time DESC' (repeatable)")
-    p.add_argument("--limit", "-n", type=int, default=50)
-    p.add_argument("--metric", "-m", action="append", help="metric columns to show (repeatable)")
-    p.add_argument("--all", action="store_true", help="include deleted runs")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_ls)
+    p = sub.add_parser("ls", help="list runs as a table with the columns you choose")
+    listing.add_arguments(p)
+    p.set_defaults(func=listing.cmd_ls)
 
     p = sub.add_parser("show", help="one run: params, metrics with sparklines, tags, artifacts")
     p.add_argument("run", help="run id or unique prefix")
@@ -210,21 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history", action="store_true", help="with --json: include every metric history")
     p.set_defaults(func=cmd_show)
 
-    p = sub.add_parser("compare", help="runs side by side")
-    p.add_argument("runs", nargs="+")
-    p.add_argument("--plot", metavar="PNG", help="draw metric histories overlaid into this PNG (needs matplotlib)")
-    p.add_argument("--metric", "-m", action="append", help="metrics to plot (repeatable; default: shared ones)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_compare)
+    p = sub.add_parser("compare", help="runs side by side; the best value starred where the metric's goal is known")
+    compare.add_arguments(p)
+    p.set_defaults(func=compare.cmd_compare)
 
-    p = sub.add_parser("rm", help="delete runs (restorable until gc)")
-    p.add_argument("runs", nargs="+")
-    p.add_argument("--restore", action="store_true", help="undo a delete")
-    p.set_defaults(func=cmd_rm)
-
-    p = sub.add_parser("gc", help="remove deleted runs and unreferenced artifact blobs for good")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_gc)
+    housekeeping.add_commands(sub)  # rm, restore, gc
 
     p = sub.add_parser("experiments", help="list experiments")
     p.add_argument("--json", action="store_true")
@@ -238,7 +148,18 @@ def build_parser() -> argparse.ArgumentParser:
             importlib.import_module(module).add_arguments(p)
         except ImportError:
             p.add_argument("rest", nargs=argparse.REMAINDER)
+    # `autolog ls --store DIR` works as well as `autolog --store DIR ls`; SUPPRESS keeps a
+    # store given before the command when none is given after it.
+    for p in sub.choices.values():
+        if "--store" not in p._option_string_actions:
+            p.add_argument("--store", default=argparse.SUPPRESS, help=STORE_HELP)
     return parser
+
+
+def _version() -> str:
+    from autolog import __version__
+
+    return __version__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -247,10 +168,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     from autolog.tracking.api import open_store
 
     try:
-        store = open_store(args.store)
+        if getattr(args, "module", None) == "autolog.cli.run":  # the program opens the store, not us
+            return int(importlib.import_module(args.module).run(args) or 0)
+        store = open_store(args.store, create=False)  # a mistyped --store must not create an empty store
         if hasattr(args, "module"):
             return int(importlib.import_module(args.module).run(args, store) or 0)
-        return int(args.func(args, store) or 0)
+        code = int(args.func(args, store) or 0)
+        sys.stdout.flush()  # inside the try: a reader that went away (`| head`) is not an error
+        return code
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 0
+    except StoreNotFound as exc:  # nothing to read there: a runtime failure, not bad syntax
+        print(f"autolog: error: {exc}", file=sys.stderr)
+        return 1
     except (AutologError, ValueError) as exc:  # bad input: an unknown run, a bad filter or path
         print(f"autolog: error: {exc}", file=sys.stderr)
         return 2

@@ -8,12 +8,14 @@ user's pyplot state.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 from collections.abc import Sequence
 from typing import Any
 
 from autolog.errors import InvalidName, InvalidPath, MissingDependency
+from autolog.store import selection
 
 PLOT_EXTRA = "pip install 'autolog[plot]'"
 # Without --metric, the shared metrics are drawn; more panels than this become unreadable.
@@ -30,19 +32,46 @@ def _matplotlib() -> tuple[Any, Any, Any]:
     return matplotlib, Figure, MaxNLocator
 
 
-def _choose_metrics(runs: Sequence[Any], metrics: Sequence[str] | None) -> list[str]:
+def _choose_metrics(store: Any, runs: Sequence[Any], metrics: Sequence[str] | None) -> tuple[list[str], list[str]]:
+    """The metrics to draw and, for the report, what was left out and why."""
     available = {k for r in runs for k in r.metrics}
     if metrics:
         missing = [m for m in metrics if m not in available]
         if missing:
-            raise InvalidName(f"metric {missing[0]!r} was not logged by any of the runs; they have: {', '.join(sorted(available)) or 'no metrics'}")
-        return list(dict.fromkeys(metrics))
-    user_keys = [set(k for k in r.metrics if not k.startswith("system/")) for r in runs]
-    shared = set.intersection(*user_keys) if user_keys else set()
-    chosen = sorted(shared or set().union(*user_keys))[:DEFAULT_MAX_PANELS]
+            near = difflib.get_close_matches(missing[0], sorted(available), n=3)
+            hint = f"closest: {', '.join(near)}" if near else f"they have: {', '.join(sorted(available)) or 'no metrics'}"
+            raise InvalidName(f"metric {missing[0]!r} was not logged by any of the runs; {hint}")
+        return list(dict.fromkeys(metrics)), []
+    left_out: list[str] = []
+    hidden = sorted(k for k in available if k.startswith(selection.NEVER_DEFAULT_PREFIXES))
+    if hidden:
+        left_out.append(f"{len(hidden)} system/batch metrics ({_few(hidden)})")
+    candidates = [k for k in available if k not in hidden]
+    counts = {k: sum(1 for r in runs if k in r.metrics) for k in candidates}
+    # One point per run is a bar, not a curve: those are read in `autolog compare`, not drawn.
+    history = {k for k in candidates if any(len(store.metric_history(r.id, k)) > 1 for r in runs if k in r.metrics)}
+    single = sorted(set(candidates) - history)
+    if single:
+        left_out.append(f"{len(single)} single-point metrics ({_few(single)})")
+    headline = {k: i for i, k in enumerate(selection.headline_metrics(runs, None))}
+    ranked = sorted(history, key=lambda k: (-counts[k], headline.get(k, len(headline)), selection.is_counter(k),
+                                            selection.stage(k), k))
+    chosen, rest = ranked[:DEFAULT_MAX_PANELS], ranked[DEFAULT_MAX_PANELS:]
+    if rest:
+        left_out.append(f"{len(rest)} more histories beyond {DEFAULT_MAX_PANELS} panels ({_few(rest)})")
     if not chosen:
-        raise InvalidName("the runs have no metrics to plot")
-    return chosen
+        raise InvalidName("the runs have no metric histories to plot" + (f"; left out: {'; '.join(left_out)} (ask with -m KEY)" if left_out else ""))
+    return chosen, left_out
+
+
+def _few(keys: Sequence[str], n: int = 4) -> str:
+    return ", ".join(keys[:n]) + (", ..." if len(keys) > n else "")
+
+
+def x_label(runs: Sequence[Any], key: str) -> str:
+    """The x axis of ``key``'s panel: the metric's real axis (epoch, round, step...), joined when runs differ."""
+    axes = list(dict.fromkeys(selection.metric_axis(r, key) for r in runs if key in r.metrics))
+    return " / ".join(axes) or "step"
 
 
 def _colours(matplotlib: Any, n: int) -> list[Any]:
@@ -61,8 +90,9 @@ def figure_histories(store: Any, runs: Sequence[Any], metrics: Sequence[str] | N
     Args:
         store: the run store the histories are read from.
         runs: ``Run`` objects or run ids (prefixes work), in legend order.
-        metrics: metric keys, one panel each; default: the metrics every run logged
-            (``system/`` ones left out), at most six.
+        metrics: metric keys, one panel each; default: the histories most runs share,
+            headline metrics first, at most six (``system/``, ``batch/`` and single-point
+            metrics only when asked for).
 
     Returns:
         A ``matplotlib.figure.Figure`` with one axes per metric and one line per run that
@@ -72,11 +102,15 @@ def figure_histories(store: Any, runs: Sequence[Any], metrics: Sequence[str] | N
         MissingDependency: matplotlib is not installed (names the ``plot`` extra).
         InvalidName: a requested metric was logged by none of the runs.
     """
+    return _figure(store, runs, metrics)[0]
+
+
+def _figure(store: Any, runs: Sequence[Any], metrics: Sequence[str] | None) -> tuple[Any, list[str], list[str]]:
     matplotlib, Figure, MaxNLocator = _matplotlib()
     runs = [store.get_run(r) if isinstance(r, str) else r for r in runs]
     if not runs:
         raise InvalidName("no runs to plot")
-    keys = _choose_metrics(runs, metrics)
+    keys, left_out = _choose_metrics(store, runs, metrics)
     ncols = 1 if len(keys) == 1 else 2
     nrows = math.ceil(len(keys) / ncols)
     fig = Figure(figsize=(7.0 * ncols, 3.6 * nrows), dpi=100, layout="constrained")
@@ -93,27 +127,27 @@ def figure_histories(store: Any, runs: Sequence[Any], metrics: Sequence[str] | N
             ax.plot(steps, values, color=colour, label=f"{run.name} ({run.id[:8]})",
                     marker="o" if len(points) <= 30 else None, markersize=3, linewidth=1.5)
         ax.set_title(key)
-        ax.set_xlabel("step")
+        ax.set_xlabel(x_label(runs, key))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole numbers
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize="small")
     for ax in axes[len(keys):]:
         ax.set_visible(False)
-    return fig
+    return fig, keys, left_out
 
 
 def plot_histories(store: Any, runs: Sequence[Any], path: str | os.PathLike[str], metrics: Sequence[str] | None = None) -> str:
     """Draw the metric histories of ``runs`` overlaid into the image file ``path``.
 
-    One panel per metric, step on the x axis, each run in a distinct colour with its
-    name and short id in the legend. The format follows the file extension (PNG when
-    there is none); missing parent folders are created.
+    One panel per metric, its real axis (epoch, boosting round, step) on the x axis,
+    each run in a distinct colour with its name and short id in the legend. The format
+    follows the file extension (PNG when there is none).
 
     Args:
         store: the run store the histories are read from.
         runs: ``Run`` objects or run ids (prefixes work).
-        path: where the image is written.
-        metrics: metric keys to draw (default: the ones every run logged).
+        path: where the image is written; its folder must exist.
+        metrics: metric keys to draw (default: the shared histories, headline metrics first).
 
     Returns:
         The path written, as a str.
@@ -121,14 +155,22 @@ def plot_histories(store: Any, runs: Sequence[Any], path: str | os.PathLike[str]
     Raises:
         MissingDependency: matplotlib is not installed (``pip install 'autolog[plot]'``).
         InvalidName: a requested metric was logged by none of the runs.
-        InvalidPath: the extension of ``path`` is not an image format matplotlib writes.
+        InvalidPath: the folder of ``path`` does not exist, or its extension is not an
+            image format matplotlib writes.
     """
+    return plot_histories_report(store, runs, path, metrics)["path"]
+
+
+def plot_histories_report(store: Any, runs: Sequence[Any], path: str | os.PathLike[str],
+                          metrics: Sequence[str] | None = None) -> dict[str, Any]:
+    """:func:`plot_histories`, returning ``{"path", "drawn": [keys], "left_out": [reasons]}`` for the command to print."""
     path = os.fspath(path)
-    fig = figure_histories(store, runs, metrics)
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise InvalidPath(f"cannot write the plot {path!r}: the folder {parent!r} does not exist")
+    fig, keys, left_out = _figure(store, runs, metrics)
     ext = os.path.splitext(path)[1].lstrip(".").lower()
     if ext and ext not in fig.canvas.get_supported_filetypes():
         raise InvalidPath(f"cannot write a plot as {ext!r} ({path!r}); use one of: {', '.join(sorted(fig.canvas.get_supported_filetypes()))}")
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
     fig.savefig(path, format=ext or "png")
-    return path
+    return {"path": path, "drawn": keys, "left_out": left_out}

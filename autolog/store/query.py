@@ -37,8 +37,9 @@ ATTRIBUTES = {
     "experiment": "e.name", "experiment_id": "r.experiment_id",
     "parent_run_id": "r.parent_id", "parent": "r.parent_id",
     "lifecycle": "r.lifecycle",
+    "duration": "(r.end_time - r.start_time)",  # ms; NULL while running, so running runs sort last
 }
-_NUMERIC_ATTRIBUTES = {"start_time", "end_time", "experiment_id"}
+_NUMERIC_ATTRIBUTES = {"start_time", "end_time", "experiment_id", "duration"}
 
 _TOKEN_PATTERN = (
     r"""
