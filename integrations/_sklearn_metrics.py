@@ -20,6 +20,7 @@ from autolog.patching import options
 from autolog.patching.engine import Call, safe_wrapper
 from autolog.patching.params import flatten, stringify
 from autolog.tracking import api
+from autolog.validation import GOAL_TAG_PREFIX
 
 NAME = "sklearn"
 METRIC_FUNCTIONS = (
@@ -28,13 +29,12 @@ METRIC_FUNCTIONS = (
     "mean_squared_error", "root_mean_squared_error", "mean_absolute_error", "median_absolute_error",
     "mean_absolute_percentage_error", "r2_score", "explained_variance_score", "max_error",
 )
-_OUR_FILES = (
+_OUR_DIRS = (
     os.path.dirname(os.path.abspath(__file__)) + os.sep,
     # the whole core package: patched calls pass through its engine and lifecycle frames
     os.path.dirname(os.path.dirname(os.path.abspath(api.__file__))) + os.sep,
-    os.sep + "wrapt" + os.sep,
-    os.sep + "sklearn" + os.sep,
 )
+_skipped_dirs: tuple[str, ...] | None = None
 
 _model_runs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _predictions: dict[int, tuple[Any, Any, str]] = {}
@@ -80,7 +80,8 @@ def training_metrics(est: Any, X: Any, y: Any, sample_weight: Any, fit_result: A
                 if proba.shape[1] == 2:
                     out["training_roc_auc"] = _safe(lambda: M.roc_auc_score(y, proba[:, 1], sample_weight=sw))
                 else:
-                    out["training_roc_auc"] = _safe(lambda: M.roc_auc_score(y, proba, multi_class="ovr", average="weighted", sample_weight=sw, labels=classes))
+                    # MLflow's choice: one-vs-one, weighted by prevalence (sklearn takes no sample_weight here).
+                    out["training_roc_auc"] = _safe(lambda: M.roc_auc_score(y, proba, multi_class="ovo", average="weighted", sample_weight=sw, labels=classes))
     elif y is not None and kind == "regressor" and hasattr(est, "predict"):
         y_pred = est.predict(X)
         mse = _safe(lambda: M.mean_squared_error(y, y_pred, sample_weight=sw))
@@ -101,8 +102,18 @@ def training_metrics(est: Any, X: Any, y: Any, sample_weight: Any, fit_result: A
         elif owner is base.RegressorMixin and out.get("training_r2_score") is not None:
             out["training_score"] = out["training_r2_score"]
         else:
-            out["training_score"] = _score(est, X, y, sw)
+            out["training_score"] = _score(_scoring_estimator(est), X, y, sw)
     return {k: v for k, v in out.items() if v is not None}
+
+
+def _scoring_estimator(est: Any) -> Any:
+    # A multi-metric search with a callable refit names no metric for its own score()
+    # (sklearn raises KeyError): its training_score is the selected model's own score.
+    from autolog.integrations._sklearn_patch import is_search
+
+    if is_search(est) and getattr(est, "multimetric_", False) and not isinstance(est.refit, str) and hasattr(est, "best_estimator_"):
+        return est.best_estimator_
+    return est
 
 
 def _safe_tuple(fn: Callable[[], Any]) -> tuple | None:
@@ -140,38 +151,93 @@ def _score(est: Any, X: Any, y: Any, sample_weight: Any) -> float | None:
 
 
 def log_search_results(fit_run: Any, search: Any) -> None:
-    """Parent run: best params/score and cv_results_.csv; children for the best candidates."""
+    """Parent run: best params/score and cv_results.csv; children for the best candidates.
+
+    The children are the top ``max_tuning_runs`` candidates (None: all) by the refit
+    metric, the candidate sklearn selected (``best_index_``) first, also for a callable
+    refit; they are written in one transaction, tagged with the searched estimator.
+    """
     run = fit_run.run
-    if hasattr(search, "best_params_"):
-        best, _ = flatten({f"best_{k}": v for k, v in search.best_params_.items()})
-        fit_run.log_params(best)
-    if hasattr(search, "best_score_") and search.best_score_ is not None:
-        run.log_metric("best_cv_score", float(search.best_score_), step=0)
     results = search.cv_results_
+    best_index = _best_index(search, results)
+    if best_index is not None:
+        best, _ = flatten({f"best_{k}": v for k, v in results["params"][best_index].items()})
+        fit_run.log_params(best)
+    if getattr(search, "best_score_", None) is not None:
+        run.log_metric("best_cv_score", float(search.best_score_), step=0)
+        run.set_metric_goal("best_cv_score", "max")  # sklearn scorers are greater-is-better (losses negated)
     run.log_bytes(_cv_results_csv(results), "cv_results.csv")
     limit = options.get(NAME, "max_tuning_runs")
-    if not limit:
+    if limit == 0:
         return
-    refit = search.refit if isinstance(search.refit, str) else "score"
-    rank_key = f"rank_test_{refit}" if f"rank_test_{refit}" in results else "rank_test_score"
-    ranks = results.get(rank_key)
-    order = sorted(range(len(results["params"])), key=lambda i: ranks[i] if ranks is not None else i)
-    base_name = type(search.estimator).__name__ if hasattr(search, "estimator") else "candidate"
-    for rank, index in enumerate(order[:limit], start=1):
-        child = api.start_run(name=f"{base_name}-candidate-{rank}", parent_run_id=run.id, tags={"autolog.integration": NAME, "autolog.search_rank": str(rank)},
-                              capture_env=False, log_system_metrics=False)
-        try:
-            params, _ = flatten(results["params"][index])
-            child.log_params(params)
-            metrics = {}
-            for key, values in results.items():
-                if key.startswith(("mean_", "std_", "rank_")):
-                    value = values[index]
-                    if isinstance(value, (int, float)) or hasattr(value, "__float__"):
-                        metrics[key] = float(value)
-            child.log_metrics(metrics, step=0)
-        finally:
-            child.end("FINISHED")
+    order = _candidate_order(search, results, best_index)
+    if limit is not None:
+        order = order[:limit]
+    estimator = getattr(search, "estimator", None)
+    cls = type(estimator) if estimator is not None else None
+    base_name = cls.__name__ if cls is not None else "candidate"
+    tags: dict[str, Any] = {"autolog.integration": NAME, **(options.get(NAME, "extra_tags") or {})}
+    if cls is not None:
+        tags.update({"autolog.model": base_name, "estimator_name": base_name, "estimator_class": f"{cls.__module__}.{cls.__qualname__}"})
+    numeric = [k for k in results if k.startswith(("mean_", "std_", "rank_"))]
+    tags.update({GOAL_TAG_PREFIX + k: goal for k in numeric if (goal := _search_goal(k))})
+    children = []
+    for rank, index in enumerate(order, start=1):
+        params, _ = flatten(results["params"][index])
+        metrics = {}
+        for key in numeric:
+            value = results[key][index]
+            if isinstance(value, (int, float)) or hasattr(value, "__float__"):
+                metrics[key] = float(value)
+        children.append((f"{base_name}-candidate-{rank}", {**tags, "autolog.search_rank": str(rank)}, params, metrics))
+    run.store.create_child_runs(run.id, children)
+
+
+def _best_index(search: Any, results: dict[str, Any]) -> int | None:
+    best = getattr(search, "best_index_", None)
+    try:
+        best = int(best)
+    except (TypeError, ValueError):
+        return None
+    return best if 0 <= best < len(results["params"]) else None
+
+
+def _candidate_order(search: Any, results: dict[str, Any], best_index: int | None) -> list[int]:
+    # The refit metric's ranks (a named refit, else "score", else the first scorer, as
+    # MLflow does), with the selected candidate first.
+    refit = getattr(search, "refit", None)
+    keys = [f"rank_test_{refit}"] if isinstance(refit, str) else []
+    keys += ["rank_test_score"] + [k for k in results if k.startswith("rank_test_")]
+    ranks = next((results[k] for k in keys if k in results), None)
+    order = sorted(range(len(results["params"])), key=lambda i: (int(ranks[i]), i) if ranks is not None else (0, i))
+    if best_index is not None:
+        order.remove(best_index)
+        order.insert(0, best_index)
+    return order
+
+
+def _search_goal(key: str) -> str | None:
+    if key.startswith("rank_"):
+        return "min"
+    if key.startswith(("mean_test_", "mean_train_")):
+        return "max"  # every sklearn scorer is greater-is-better: losses are negated (neg_*)
+    if key in ("mean_fit_time", "mean_score_time"):
+        return "min"
+    return None
+
+
+_TRAINING_GOALS = {
+    "accuracy_score": "max", "precision_score": "max", "recall_score": "max", "f1_score": "max", "roc_auc": "max",
+    "r2_score": "max", "score": "max", "silhouette_score": "max",
+    "log_loss": "min", "mean_squared_error": "min", "root_mean_squared_error": "min", "mean_absolute_error": "min",
+}
+
+
+def set_training_goals(run: Any, metrics: dict[str, float]) -> None:
+    """Record the direction of each ``training_*`` metric by the function that computed it (one write)."""
+    goals = {GOAL_TAG_PREFIX + k: g for k in metrics if (g := _TRAINING_GOALS.get(k[len("training_"):]))}
+    if goals:
+        run.set_tags(goals)
 
 
 def _cv_results_csv(results: dict[str, Any]) -> bytes:
@@ -202,10 +268,28 @@ def _run_of(est: Any) -> Any:
         return None
 
 
+def _library_dirs() -> tuple[str, ...]:
+    # Frames are skipped by the package they come from (autolog's, wrapt's and sklearn's
+    # own folders), never by a path substring: a user's script in a folder named
+    # ``sklearn/`` is the user's frame.
+    global _skipped_dirs
+    if _skipped_dirs is None:
+        dirs = list(_OUR_DIRS)
+        for name in ("wrapt", "sklearn"):
+            path = getattr(sys.modules.get(name), "__file__", None)
+            if path:
+                dirs.append(os.path.dirname(os.path.abspath(path)) + os.sep)
+        if "sklearn" not in sys.modules:
+            return tuple(dirs)
+        _skipped_dirs = tuple(dirs)
+    return _skipped_dirs
+
+
 def dataset_name(data: Any, default: str = "dataset") -> str:
-    """The caller's variable name for ``data`` (the first frame outside autolog/wrapt/sklearn)."""
+    """The caller's variable name for ``data`` (the first frame outside autolog's, wrapt's and sklearn's packages)."""
+    skipped = _library_dirs()
     frame = sys._getframe(1)
-    while frame is not None and any(part in frame.f_code.co_filename for part in _OUR_FILES):
+    while frame is not None and frame.f_code.co_filename.startswith(skipped):
         frame = frame.f_back
     if frame is not None and data is not None:
         for name, value in frame.f_locals.items():

@@ -5,18 +5,29 @@ the estimator classes that exist (``BaseEstimator.__subclasses__()``, recursivel
 hooks ``BaseEstimator.__init_subclass__`` for classes defined later, wrapping only each
 class's own ``fit``/``fit_transform``/``fit_predict`` (inherited ones are covered by the
 parent's wrapper; the engine's re-entrancy guard makes ``super().fit()`` log once).
+``joblib.Parallel`` is wrapped so that tasks a search hands to worker threads carry the
+"inside a patched call" mark: the clones it fits there are nested, not runs of their own.
 """
 
 from __future__ import annotations
 
 import pickle
 import sys
+import weakref
 from typing import Any
 
-from autolog.integrations._sklearn_metrics import dataset_name, log_search_results, post_training_patches, remember_model, training_metrics
+from autolog.integrations._sklearn_metrics import (
+    dataset_name,
+    log_search_results,
+    post_training_patches,
+    remember_model,
+    set_training_goals,
+    training_metrics,
+)
+from autolog.integrations.sklearn import INTEGRATION
 from autolog.patching import options
 from autolog.patching.datasets import log_dataset
-from autolog.patching.engine import REGISTRY, Call, passthrough_guard, safe_wrapper
+from autolog.patching.engine import QUIET, REGISTRY, Call, carry_inside, inside_patched_call, passthrough_guard, safe_wrapper
 from autolog.patching.lifecycle import open_fit_run
 from autolog.patching.models import save_model_files, versions_of
 from autolog.patching.params import log_flat_params
@@ -33,12 +44,6 @@ def _enabled() -> bool:
     return INTEGRATION.enabled
 
 
-def _integration():
-    from autolog.integrations.sklearn import INTEGRATION
-
-    return INTEGRATION
-
-
 def estimator_kind(est: Any) -> str | None:
     """The estimator type from scikit-learn's tags (classifier, regressor, ...), if any."""
     try:
@@ -47,7 +52,7 @@ def estimator_kind(est: Any) -> str | None:
         return getattr(est, "_estimator_type", None)
 
 
-def _is_search(est: Any) -> bool:
+def is_search(est: Any) -> bool:
     search = sys.modules.get("sklearn.model_selection._search")
     return search is not None and isinstance(est, search.BaseSearchCV)
 
@@ -61,36 +66,91 @@ def _has_own_integration(est: Any) -> bool:
     return root != "sklearn" and any(i.enabled and i.module == root for i in discover().values())
 
 
-def should_log(est: Any) -> bool:
-    """Models, pipelines and searches log; standalone preprocessing only when asked."""
+def is_preprocessing(est: Any) -> bool:
+    """Transformer-like: transforms but does not predict (scalers, vectorizers, PCA, ColumnTransformer).
+
+    ``CountVectorizer`` is no ``TransformerMixin``, so the test is by behaviour, as MLflow's
+    users expect: anything with ``transform``/``fit_transform`` and no ``predict``.
+    """
+    if hasattr(est, "predict"):
+        return False
+    base = sys.modules["sklearn.base"]
+    return isinstance(est, base.TransformerMixin) or hasattr(est, "transform") or hasattr(est, "fit_transform")
+
+
+def should_log(est: Any) -> bool | str:
+    """Models, pipelines and searches log; standalone preprocessing only when asked.
+
+    Unlogged preprocessing answers ``QUIET``: what it fits inside (``SelectFromModel``'s
+    estimator) logs nothing either, and it never takes a user run's first-model slot.
+    """
     if _has_own_integration(est):
         return False
-    if _is_search(est) or estimator_kind(est) in MODEL_KINDS:
+    if is_search(est) or estimator_kind(est) in MODEL_KINDS:
         return True
-    base = sys.modules["sklearn.base"]
-    if isinstance(est, base.TransformerMixin):
-        return bool(options.get(NAME, "log_preprocessing"))
+    if is_preprocessing(est):
+        return True if options.get(NAME, "log_preprocessing") else QUIET
     return True
 
 
-def _fit_inputs(call: Call) -> tuple[Any, Any, Any]:
-    args, kwargs = call.args, call.kwargs
-    X = args[0] if args else kwargs.get("X")
-    y = args[1] if len(args) > 1 else kwargs.get("y", kwargs.get("Y"))
-    return X, y, kwargs.get("sample_weight")
+_SIGNATURES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _before_fit(call: Call) -> bool:
-    est = call.instance
-    if est is None or not should_log(est):
-        return False
+def _signature(est: Any, method: str) -> Any:
+    import inspect
+
     cls = type(est)
-    fit_run = open_fit_run(NAME, cls.__name__, model=est, tags={"estimator_class": f"{cls.__module__}.{cls.__qualname__}"})
+    per_class = _SIGNATURES.get(cls)
+    if per_class is None:
+        per_class = _SIGNATURES[cls] = {}
+    sig = per_class.get(method)
+    if sig is None:
+        sig = per_class[method] = inspect.signature(getattr(est, method))
+    return sig
+
+
+def _fit_inputs(call: Call) -> tuple[Any, Any, Any]:
+    """(X, y, sample_weight) bound with the estimator's own signature: ``fit(X, y, None, None, w)`` works."""
+    args, kwargs = call.args, call.kwargs
+    try:
+        sig = _signature(call.instance, call.state.get("method", "fit"))
+        bound = sig.bind_partial(*args, **kwargs).arguments
+    except (TypeError, ValueError):
+        X = args[0] if args else kwargs.get("X")
+        y = args[1] if len(args) > 1 else kwargs.get("y", kwargs.get("Y"))
+        return X, y, kwargs.get("sample_weight")
+    X = y = sample_weight = None
+    for i, param in enumerate(sig.parameters.values()):
+        if param.kind is param.VAR_KEYWORD:
+            sample_weight = bound.get(param.name, {}).get("sample_weight", sample_weight)
+        elif param.kind is param.VAR_POSITIONAL:
+            continue
+        elif i == 0:
+            X = bound.get(param.name)
+        elif param.name in ("y", "Y"):
+            y = bound.get(param.name)
+        elif param.name == "sample_weight":
+            sample_weight = bound.get(param.name)
+    return X, y, sample_weight
+
+
+def _estimator_tags(cls: type) -> dict[str, str]:
+    return {"estimator_name": cls.__name__, "estimator_class": f"{cls.__module__}.{cls.__qualname__}"}
+
+
+def _before_fit(call: Call) -> bool | str:
+    est = call.instance
+    if est is None:
+        return False
+    decision = should_log(est)
+    if decision is not True:
+        return decision
+    cls = type(est)
+    fit_run = open_fit_run(NAME, cls.__name__, model=est, tags=_estimator_tags(cls))
     if fit_run is None:
         return False
     call.state["fit_run"] = fit_run
     try:
-        fit_run.run.set_tags({"estimator_name": cls.__name__, "estimator_class": f"{cls.__module__}.{cls.__qualname__}"})
         log_flat_params(fit_run, est.get_params(deep=True))
         X, y, _ = _fit_inputs(call)
         if options.get(NAME, "log_datasets"):
@@ -108,11 +168,12 @@ def _after_fit(call: Call, result: Any) -> None:
     est = call.instance
     try:
         X, y, sample_weight = _fit_inputs(call)
-        if _is_search(est):
+        if is_search(est):
             log_search_results(fit_run, est)
         metrics = training_metrics(est, X, y, sample_weight, fit_result=result if call.state.get("method") == "fit_predict" else None)
         if metrics:
             fit_run.run.log_metrics(metrics, step=0)
+            set_training_goals(fit_run.run, metrics)
         if options.get(NAME, "log_models"):
             save_model(fit_run.run, est)
         remember_model(est, fit_run.run)
@@ -170,9 +231,6 @@ def patch(sklearn: Any) -> None:
     """Wrap every estimator class that exists and hook the ones defined later."""
     import sklearn.base as base
 
-    global INTEGRATION
-    INTEGRATION = _integration()
-
     for method in FIT_METHODS:
         _WRAPPERS.setdefault(method, _fit_wrapper(method))
     for cls in [base.BaseEstimator, *_all_subclasses(base.BaseEstimator)]:
@@ -188,6 +246,7 @@ def patch(sklearn: Any) -> None:
                 report(NAME, exc)
 
     REGISTRY.set_attribute(NAME, base.BaseEstimator, "__init_subclass__", classmethod(__init_subclass__))
+    when_imported(INTEGRATION, "joblib", _patch_joblib)
     when_imported(INTEGRATION, "sklearn.model_selection", _patch_cv_helpers)
     when_imported(INTEGRATION, "sklearn.metrics", _patch_metric_functions)
 
@@ -199,6 +258,25 @@ def _patch_cv_helpers(model_selection: Any) -> None:
         for name in CV_HELPERS:
             if module is not None and name in module.__dict__:
                 REGISTRY.apply(NAME, module, name, passthrough_guard)
+
+
+def _parallel_call(wrapped, instance, args, kwargs):
+    # joblib.Parallel(...)(iterable): on a thread backend, each task carries the caller's
+    # "inside a patched call" mark into its worker thread (process backends get the
+    # tasks untouched; their workers are not patched).
+    # The mark is read here, on the caller's thread: joblib may consume the task
+    # generator later from one of its own threads.
+    backend = getattr(instance, "_backend", None)
+    if args and inside_patched_call() and getattr(backend, "uses_threads", False) and _enabled():
+        tasks = args[0]
+        args = (((carry_inside(task[0], True), *task[1:]) for task in tasks), *args[1:])
+    return wrapped(*args, **kwargs)
+
+
+def _patch_joblib(joblib: Any) -> None:
+    import joblib.parallel
+
+    REGISTRY.apply(NAME, joblib.parallel.Parallel, "__call__", _parallel_call)
 
 
 def _patch_metric_functions(metrics: Any) -> None:
@@ -230,5 +308,3 @@ def save_model(run: Any, est: Any, artifact_dir: str = "model") -> str:
     return save_model_files(run, write, "sklearn", artifact_dir, versions,
                             {"format": "skops" if sio is not None else "pickle", "class": f"{cls.__module__}.{cls.__qualname__}"})
 
-
-INTEGRATION: Any = None  # set by patch(); the declaration lives in integrations/sklearn.py

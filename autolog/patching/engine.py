@@ -11,7 +11,8 @@ The safety rules of DESIGN.md are enforced here, not by each integration: the us
 call runs exactly once and its result or exception passes through untouched; our code
 before and after it is wrapped so that an error becomes one warning per integration
 (raised under ``AUTOLOG_STRICT=1``); only the outermost patched call logs, tracked per
-thread and asyncio task with a context variable.
+thread and asyncio task with a context variable, which a framework's own worker threads
+receive through ``carry_inside``.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ def is_rank_zero() -> bool:
     """Whether this process may log: only global rank 0 does under distributed training.
 
     Read from the environment variables launchers set (torchrun, Lightning, SLURM, MPI),
-    without importing torch.distributed.
+    without importing torch.distributed. This reads the environment on every call;
+    patched calls use a per-process cache of the answer instead.
     """
     for name in ("RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK", "SLURM_PROCID", "LOCAL_RANK"):
         value = os.environ.get(name)
@@ -54,6 +56,56 @@ def is_rank_zero() -> bool:
             except ValueError:
                 continue
     return True
+
+
+# (pid, answer): launchers set the rank before a process starts, so it is read once per
+# process, and again after a fork or whenever patches are applied (``autolog()``).
+_rank_cache: tuple[int, bool] = (0, True)
+
+
+def _rank_zero_cached() -> bool:
+    global _rank_cache
+    pid, answer = _rank_cache
+    if pid != os.getpid():
+        answer = is_rank_zero()
+        _rank_cache = (os.getpid(), answer)
+    return answer
+
+
+def _forget_rank() -> None:
+    global _rank_cache
+    _rank_cache = (0, True)
+
+
+def carry_inside(function: Callable, inside: bool | None = None) -> Callable:
+    """``function`` to run on a worker thread, marked "inside" when the caller is.
+
+    The mark is a context variable, which new threads do not inherit: a parameter search
+    that fits its clones on a thread pool (joblib's threading backend) hands each task
+    through this, so the clones' fits are recognized as nested. Without the mark the
+    function is returned unchanged, so a user's own thread pool still logs each fit.
+    ``inside`` is the caller's mark read earlier (tasks may be wrapped lazily on another
+    thread); None reads it now.
+    """
+    if not (_inside.get() if inside is None else inside):
+        return function
+    return _CarriedInside(function)
+
+
+class _CarriedInside:
+    """A callable that runs its function with the "inside a patched call" mark set."""
+
+    __slots__ = ("function",)
+
+    def __init__(self, function: Callable) -> None:
+        self.function = function
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        token = _inside.set(True)
+        try:
+            return self.function(*args, **kwargs)
+        finally:
+            _inside.reset(token)
 
 
 class Call:
@@ -72,7 +124,11 @@ class Call:
         self.state: dict[str, Any] = {}
 
 
-Before = Callable[[Call], bool]
+# A ``before`` hook's answer meaning "do not log this call, nor any patched call inside
+# it" (standalone preprocessing: the estimator a SelectFromModel fits must stay quiet too).
+QUIET = "quiet"
+
+Before = Callable[[Call], "bool | str"]
 After = Callable[[Call, Any], None]
 OnError = Callable[[Call, BaseException], None]
 
@@ -88,7 +144,8 @@ def safe_wrapper(
 
     Args:
         integration: name used in warnings (one per integration and process).
-        before: ``before(call) -> bool``; False means "do not log this call". It may
+        before: ``before(call) -> bool``; False means "do not log this call" (the calls
+            inside it may log), ``QUIET`` means "log neither it nor the calls inside it". It may
             extend ``call.args``/``call.kwargs`` and keep state in ``call.state``.
         after: ``after(call, result)`` once the user's call returned.
         on_error: ``on_error(call, exc)`` when the user's call raised (the exception is
@@ -97,7 +154,7 @@ def safe_wrapper(
     """
 
     def wrapper(wrapped, instance, args, kwargs):
-        if _inside.get() or not enabled() or not is_rank_zero():
+        if _inside.get() or not enabled() or not _rank_zero_cached():
             return wrapped(*args, **kwargs)
         token = _inside.set(True)
         try:
@@ -107,6 +164,8 @@ def safe_wrapper(
             except Exception as exc:
                 report(integration, exc)
                 logging = False
+            if logging == QUIET:
+                return wrapped(*args, **kwargs)
             if not logging:
                 # A call we do not log must not silence the calls inside it: the sklearn
                 # wrapper passing XGBClassifier.fit on lets xgboost's own patch log it.
@@ -175,6 +234,7 @@ class PatchRegistry:
         and ``available_if`` properties are wrapped as what they are. Patching the same
         attribute twice for one integration is a no-op.
         """
+        _forget_rank()
         with self._lock:
             for p in self._patches:
                 if p.parent is parent and p.attribute == attribute and p.integration == integration:

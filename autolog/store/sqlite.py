@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from autolog import env, secrets, validation
+from autolog import env, process, secrets, validation
 from autolog.errors import ArtifactNotFound, InvalidName, InvalidPath, InvalidType, ParamConflict, ReadOnlyStore, StoreNotFound
 from autolog.store import series, writer
 from autolog.store.artifacts import BlobRepository, safe_artifact_path
@@ -124,6 +124,7 @@ class SQLiteStore(Housekeeping, RunReader):
         if conn is None or local.key != (pid, self._generation):
             conn = connect(self.db_path, effective_status, read_only=self.read_only)
             local.conn, local.key = conn, (pid, self._generation)
+            local.busy_ms = None  # connect() set its own busy timeout
             with self._conns_lock:
                 kept = []
                 for entry in self._conns:
@@ -155,11 +156,12 @@ class SQLiteStore(Housekeeping, RunReader):
             self._next_check = now + 1.0
             self._check_identity()
         conn = self._conn()
-        exit_deadline = writer._exit_deadline
-        if exit_deadline is not None:
-            # The interpreter is exiting: a store locked by another process must not
-            # hold it for the whole busy timeout, only for what is left of the exit budget.
-            conn.execute(f"PRAGMA busy_timeout = {max(1, int((exit_deadline - time.monotonic()) * 1000))}")
+        # How long this thread may wait for another process's write lock: AUTOLOG_LOCK_TIMEOUT on
+        # the training thread, longer on the writer thread, never past the exit deadline.
+        busy_ms = process.busy_timeout_ms()
+        if busy_ms != getattr(self._local, "busy_ms", None) or process.exit_deadline() is not None:
+            conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            self._local.busy_ms = busy_ms
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
@@ -177,6 +179,7 @@ class SQLiteStore(Housekeeping, RunReader):
         The store stays usable: the next call in any thread opens a new connection.
         """
         self._flush_own_writes()
+        writer.close_writer(self.root)  # stops this store's writer thread; the next write starts a new one
         pid = os.getpid()
         with self._conns_lock:
             conns, self._conns = self._conns, []

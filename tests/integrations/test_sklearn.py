@@ -380,3 +380,178 @@ def test_estimators_with_their_own_integration_log_through_it(store, data, order
     runs = _runs(store)
     assert len(runs) == 1 and runs[0].tags["autolog.integration"] == "xgboost"
     assert len(store.metric_history(runs[0].id, "validation_0-logloss")) == 3
+
+
+# -- what a user of MLflow's autolog expects (issue: correct in real use) ----------------------
+def test_search_on_threading_backend_logs_one_parent_and_top_children(store, data):
+    import joblib
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+
+    X_train, _, y_train, _ = data
+    autolog(log_models=False, max_tuning_runs=3)
+    grid = {"C": [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0]}
+    with joblib.parallel_backend("threading"):
+        GridSearchCV(LogisticRegression(), grid, cv=5, n_jobs=2).fit(X_train, y_train)
+    runs = _runs(store)
+    parent = store.get_run(al.last_run().id)
+    # 6 candidates x 5 folds fitted on worker threads are nested, not 30 runs of their own.
+    assert len(runs) == 4
+    assert len(store.child_runs(parent.id)) == 3
+
+
+def test_own_thread_pool_still_logs_one_run_per_fit(store, data):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sklearn.linear_model import LogisticRegression
+
+    X_train, _, y_train, _ = data
+    autolog(log_models=False)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(lambda c: LogisticRegression(C=c).fit(X_train, y_train), [0.1, 1.0, 10.0]))
+    assert sorted(r.params["C"] for r in _runs(store)) == ["0.1", "1.0", "10.0"]
+
+
+def test_text_vectorizers_are_preprocessing_inside_a_user_run(store):
+    from sklearn.feature_extraction.text import CountVectorizer, HashingVectorizer, TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    docs = ["good movie", "bad movie", "great film", "awful film", "good film", "bad plot"] * 5
+    labels = [1, 0, 1, 0, 1, 0] * 5
+    autolog(log_models=False)
+    CountVectorizer().fit(docs)
+    assert _runs(store) == []
+    with al.start_run(name="text") as run:
+        HashingVectorizer(n_features=64).fit_transform(docs)
+        CountVectorizer().fit_transform(docs)
+        X = TfidfVectorizer().fit_transform(docs)
+        LogisticRegression(C=3.0).fit(X, labels)
+    logged = store.get_run(run.id)
+    assert logged.params["C"] == "3.0" and "ngram_range" not in logged.params
+    assert store.child_runs(run.id) == []
+
+
+def test_preprocessing_wrapping_a_model_logs_nothing(store, data):
+    from sklearn.feature_selection import SelectFromModel
+    from sklearn.linear_model import LogisticRegression
+
+    X_train, _, y_train, _ = data
+    autolog(log_models=False)
+    SelectFromModel(LogisticRegression()).fit(X_train, y_train)
+    assert _runs(store) == []
+
+
+def test_positional_sample_weight_is_used(store, data):
+    from sklearn.linear_model import SGDClassifier
+
+    X_train, _, y_train, _ = data
+    weights = np.random.default_rng(0).uniform(0.01, 1.0, len(y_train)) ** 3
+    autolog(log_models=False)
+    model = SGDClassifier(max_iter=5, tol=None, random_state=0).fit(X_train, y_train, None, None, weights)
+    run = store.get_run(al.last_run().id)
+    weighted = model.score(X_train, y_train, sample_weight=weights)
+    assert weighted != model.score(X_train, y_train)
+    assert run.metrics["training_score"] == pytest.approx(weighted)
+
+
+def _search(n_jobs=None, **kwargs):
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.svm import SVC
+
+    return GridSearchCV(SVC(), {"C": [0.1, 1.0, 10.0], "gamma": [0.01, 0.1, 1.0]}, cv=3, n_jobs=n_jobs, **kwargs)
+
+
+def test_max_tuning_runs_none_logs_every_candidate(store, data):
+    X_train, _, y_train, _ = data
+    autolog(log_models=False, max_tuning_runs=None)
+    _search().fit(X_train, y_train)
+    assert len(store.child_runs(al.last_run().id)) == 9
+
+
+def test_search_children_carry_estimator_tags_and_metric_goals(store, data):
+    X_train, _, y_train, _ = data
+    autolog(log_models=False, max_tuning_runs=2)
+    _search().fit(X_train, y_train)
+    parent = store.get_run(al.last_run().id)
+    found = store.search_runs(filter="tags.estimator_name = 'SVC'")
+    assert len(found) == 2 and {r.parent_run_id for r in found} == {parent.id}
+    child = found[0]
+    assert child.tags["estimator_class"] == "sklearn.svm._classes.SVC"
+    assert child.tags["autolog.goal.mean_test_score"] == "max" and child.tags["autolog.goal.rank_test_score"] == "min"
+    assert parent.tags["autolog.goal.best_cv_score"] == "max"
+    assert parent.tags["autolog.goal.training_accuracy_score"] == "max"
+
+
+def test_training_metrics_record_their_direction(store, data):
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    X_train, _, y_train, _ = data
+    autolog(log_models=False)
+    LogisticRegression().fit(X_train, y_train)
+    tags = store.get_run(al.last_run().id).tags
+    assert tags["autolog.goal.training_log_loss"] == "min" and tags["autolog.goal.training_f1_score"] == "max"
+    Ridge().fit(X_train, y_train.astype(float))
+    tags = store.get_run(al.last_run().id).tags
+    assert tags["autolog.goal.training_mean_squared_error"] == "min" and tags["autolog.goal.training_r2_score"] == "max"
+
+
+def test_multiclass_roc_auc_is_one_vs_one_weighted_like_mlflow(store):
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    X, y = make_classification(n_samples=300, n_features=8, n_informative=5, n_classes=3, weights=[0.7, 0.2, 0.1],
+                               random_state=1)
+    autolog(log_models=False)
+    model = LogisticRegression(max_iter=500).fit(X, y)
+    logged = store.get_run(al.last_run().id).metrics["training_roc_auc"]
+    proba = model.predict_proba(X)
+    ovo = roc_auc_score(y, proba, multi_class="ovo", average="weighted")
+    assert ovo != roc_auc_score(y, proba, multi_class="ovr", average="weighted")
+    assert logged == ovo
+
+
+def test_multi_metric_search_with_callable_refit(store, data):
+    X_train, _, y_train, _ = data
+
+    def pick_least_precise(results):  # a refit rule that does not pick rank 1
+        return int(np.argmin(results["mean_test_precision"]))
+
+    autolog(log_models=False, max_tuning_runs=4)
+    search = _search(scoring=["precision", "recall"], refit=pick_least_precise).fit(X_train, y_train)
+    parent = store.get_run(al.last_run().id)
+    children = sorted(store.child_runs(parent.id), key=lambda r: int(r.tags["autolog.search_rank"]))
+    best = search.cv_results_["params"][search.best_index_]
+    assert children[0].params == {k: str(v) for k, v in best.items()}
+    assert parent.params["best_C"] == str(best["C"]) and parent.params["best_gamma"] == str(best["gamma"])
+    # the others follow by the first scorer's rank
+    ranks = [c.metrics["rank_test_precision"] for c in children[1:]]
+    others = sorted(r for i, r in enumerate(search.cv_results_["rank_test_precision"]) if i != search.best_index_)
+    assert ranks == others[:3]
+    assert parent.metrics["training_score"] == pytest.approx(search.best_estimator_.score(X_train, y_train))
+
+
+def test_multi_metric_search_children_ranked_by_refit_metric(store, data):
+    X_train, _, y_train, _ = data
+    autolog(log_models=False, max_tuning_runs=3)
+    search = _search(scoring=["precision", "recall"], refit="recall").fit(X_train, y_train)
+    children = sorted(store.child_runs(al.last_run().id), key=lambda r: int(r.tags["autolog.search_rank"]))
+    assert children[0].params["C"] == str(search.best_params_["C"])
+    ranks = [c.metrics["rank_test_recall"] for c in children]
+    assert ranks == sorted(search.cv_results_["rank_test_recall"].tolist())[:3]
+
+
+def test_post_training_metrics_from_a_script_in_a_folder_named_sklearn(store, data, tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    X_train, X_test, y_train, y_test = data
+    folder = tmp_path / "sklearn"
+    folder.mkdir()
+    script = folder / "train.py"
+    script.write_text("model = LogisticRegression().fit(X_train, y_train)\nmodel.score(X_valid, y_valid)\n")
+    autolog(log_models=False)
+    namespace = {"LogisticRegression": LogisticRegression, "X_train": X_train, "y_train": y_train, "X_valid": X_test, "y_valid": y_test}
+    exec(compile(script.read_text(), str(script), "exec"), namespace)
+    run = store.get_run(al.last_run().id)
+    assert "LogisticRegression_score-X_valid" in run.metrics
+    assert run.params["dataset.X_train.shape"] == "150x6"
