@@ -1,4 +1,4 @@
-"""XGBoost integration: ``xgboost.train`` and the scikit-learn wrappers' ``fit``.
+"""XGBoost integration: ``xgboost.train``, ``xgboost.cv`` and the scikit-learn wrappers' ``fit``.
 
 What a run gets:
 
@@ -6,24 +6,28 @@ What a run gets:
   ``<eval name>-<metric>`` (``validation_0-logloss`` for the scikit-learn API, the names
   given in ``evals=[(dvalid, "valid")]`` for ``xgboost.train``). ``step`` is the boosting
   round, 0-based (continuing from ``xgb_model``'s rounds). ``log_every_n_steps`` thins
-  them; the last round is always logged. With early stopping: ``best_iteration`` (the
-  0-based round, as XGBoost counts), ``best_score`` and ``stopped_iteration`` (the last
-  round trained), logged at the last round's step.
+  them; the last round is always logged. ``xgboost.cv`` logs its result columns,
+  ``<data>-<metric>-mean`` and ``<data>-<metric>-std`` (``test-rmse-mean``). Built-in
+  metrics get their direction (``rmse``, ``logloss``, ``error``... min; ``auc``,
+  ``aucpr``, ``ndcg``, ``map`` max).
+- With early stopping: ``best_iteration`` as XGBoost counts it (0-based: the round,
+  the history's step), ``best_score`` (XGBoost's: the last metric of the last eval
+  set), ``best_score.<eval>-<metric>`` for every metric when there are several, and
+  ``stopped_iteration`` (the last round trained), logged at the last round's step.
 - Params: the booster params as passed (the scikit-learn wrapper's ``get_params()``
   without its unset ``None`` values, then the params it hands to ``train``),
-  ``num_boost_round``, ``early_stopping_rounds``, ``evals`` (the eval set names), and
-  the resolved values that matter read from the booster's config (``objective``,
-  ``eta``, ``max_depth``, ``tree_method``, ``eval_metric``, ``base_score``, ...).
+  ``num_boost_round``, ``early_stopping_rounds``, ``evals`` (the eval set names), for
+  ``cv`` its fold settings, and the resolved values that matter read from the booster's
+  config (``objective``, ``eta``, ``max_depth``, ``tree_method``, ``eval_metric``, ...).
 - Dataset fingerprint ``dataset.train.*`` (shape, dtype, digest) of the raw ``X``/``y``
   given to ``fit``, or of the training ``DMatrix``'s data when it can hand it back.
-- Artifacts: ``feature_importance.json`` (weight, gain, cover, total_gain, total_cover)
-  and a bar chart of the top 20 by gain, ``feature_importance_gain.png`` (drawn off-thread;
-  skipped without matplotlib);
-  the model as ``model/model.ubj`` (UBJSON) + ``model/meta.json`` when ``log_models``,
-  loaded back by :func:`load_model`; with ``checkpoint="all"`` the model every N rounds
-  (N = ``log_every_n_steps``, or 10 when that is 1) as ``checkpoints/round-<N>.ubj``,
-  with ``"best"``/``"last"`` the final model as ``checkpoints/<policy>.ubj`` (it keeps
-  ``best_iteration``).
+- Artifacts: ``feature_importance.json`` (weight, gain, cover, total_gain, total_cover;
+  with ``log_importance_plot=True`` also ``feature_importance_gain.png``, drawn off the
+  training thread); the model as ``model/model.ubj`` (UBJSON) + ``model/meta.json`` when
+  ``log_models``, loaded back by :func:`load_model`; with ``checkpoint="all"`` the model
+  every N rounds (N = ``log_every_n_steps``, or 10 when that is 1) as
+  ``checkpoints/round-<N>.ubj``, with ``"best"``/``"last"`` the final model as
+  ``checkpoints/<policy>.ubj`` (it keeps ``best_iteration``). ``cv`` saves no model.
 
 ``XGBClassifier.fit`` calls ``xgboost.train`` inside: one run, with the wrapper's params.
 """
@@ -33,29 +37,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from autolog.integrations._boosting import (
-    Session,
-    argument,
-    begin_wrapper_fit,
-    csr_digest,
-    end_wrapper_fit,
-    feature_names,
-    log_importances,
-    own_fit_classes,
-    pick_leaves,
-    start,
-    tidy_number,
-    train_entry,
-    unpark,
-    with_callback,
-)
-from autolog.patching import options
+from autolog.integrations._boosting import Adapter, Engine, Session
+from autolog.integrations._boosting_parts import argument, callable_names, csr_digest, feature_names, metric_goal, pick_leaves, tidy_number
 from autolog.patching.datasets import log_dataset
-from autolog.patching.engine import REGISTRY, Call, safe_wrapper
-from autolog.patching.lifecycle import open_fit_run
+from autolog.patching.engine import Call
 from autolog.patching.models import model_file, resolve_store, save_model_files, versions_of
-from autolog.patching.params import log_flat_params
-from autolog.patching.plugins import Integration, integration_autolog, when_imported
+from autolog.patching.plugins import Integration, integration_autolog
 
 NAME = "xgboost"
 IMPORTANCE_TYPES = ("weight", "gain", "cover", "total_gain", "total_cover")
@@ -63,14 +50,11 @@ IMPORTANCE_TYPES = ("weight", "gain", "cover", "total_gain", "total_cover")
 RESOLVED = ("booster", "objective", "eta", "learning_rate", "max_depth", "max_leaves", "min_child_weight", "subsample", "colsample_bytree",
             "colsample_bylevel", "colsample_bynode", "lambda", "alpha", "gamma", "min_split_loss", "max_bin", "grow_policy",
             "tree_method", "base_score", "num_class", "seed", "nthread", "device", "scale_pos_weight", "num_feature")
+CV_SETTINGS = (("nfold", 3), ("stratified", False), ("shuffle", True), ("seed", 0), ("metrics", ()), ("folds", None))
 # DMatrix data is copied back out for the digest only up to this many cells.
 DIGEST_LIMIT = 20_000_000
 
 _callback_class: type | None = None
-
-
-def _enabled() -> bool:
-    return INTEGRATION.enabled
 
 
 def callback_class() -> type:
@@ -94,154 +78,13 @@ def callback_class() -> type:
     return _callback_class
 
 
-def _round_items(evals_log: dict) -> Any:
-    # evals_log: {eval name: {metric: [value per round]}}; the newest value is last.
-    for data, metrics in evals_log.items():
-        for metric, values in metrics.items():
-            value = values[-1]
-            yield f"{data}-{metric}", float(value[0] if isinstance(value, tuple) else value)
-
-
-def _snapshot(booster: Any) -> tuple[bytes, str]:
-    return bytes(booster.save_raw("ubj")), "ubj"
-
-
-def _new_session(fit_run: Any) -> Session:
-    return Session(NAME, fit_run, _round_items, _snapshot)
-
-
-# -- params and data -------------------------------------------------------------------
 def _params_dict(params: Any) -> dict[str, Any]:
-    if params is None:
-        return {}
-    if isinstance(params, dict):
-        return dict(params)
+    if isinstance(params, dict) or params is None:
+        return dict(params or {})
     merged: dict[str, Any] = {}  # a list of pairs may repeat a key (several eval_metric)
     for key, value in params:
         merged[key] = f"{merged[key]},{value}" if key in merged else value
     return merged
-
-
-def _train_params(call: Call) -> dict[str, Any]:
-    # The scikit-learn wrappers pass their unset options as None: the resolved values come later.
-    params = {k: v for k, v in _params_dict(argument(call, 0, "params")).items() if v is not None}
-    params["num_boost_round"] = argument(call, 2, "num_boost_round", 10)
-    kwargs = call.kwargs
-    if kwargs.get("early_stopping_rounds"):
-        params["early_stopping_rounds"] = kwargs["early_stopping_rounds"]
-    if kwargs.get("maximize") is not None:
-        params["maximize"] = kwargs["maximize"]
-    evals = kwargs.get("evals")
-    if evals:
-        params["evals"] = ",".join(str(name) for _, name in evals)
-    for key in ("obj", "custom_metric"):
-        if kwargs.get(key) is not None:
-            params[key] = kwargs[key]
-    return params
-
-
-def _join(session: Session, call: Call) -> None:
-    """Log the train-level params and add our callback to this train call."""
-    call.kwargs["callbacks"] = with_callback(call.kwargs.get("callbacks"), callback_class()(session))
-    log_flat_params(session.fit_run, _train_params(call))
-
-
-def _log_dmatrix(fit_run: Any, dtrain: Any) -> None:
-    rows, cols = dtrain.num_row(), dtrain.num_col()
-    data = None
-    if type(dtrain).__name__ == "DMatrix" and rows * cols <= DIGEST_LIMIT:
-        try:
-            data = dtrain.get_data()  # a CSR copy; QuantileDMatrix and external memory cannot
-        except Exception:
-            data = None
-    if data is not None:
-        fit_run.log_params({"dataset.train.shape": f"{rows}x{cols}", "dataset.train.dtype": str(data.dtype),
-                            "dataset.train.digest": csr_digest(data)})
-    else:
-        fit_run.log_params({"dataset.train.shape": f"{rows}x{cols}"})
-    fit_run.run.set_tag("dataset.train.context", "training")
-    label = dtrain.get_label()
-    if label is not None and len(label):
-        log_dataset(fit_run, "train.label", label)
-
-
-# -- xgboost.train ------------------------------------------------------------------------
-def _before_train(call: Call) -> bool:
-    fit_run = open_fit_run(NAME, "xgboost.train", tags={"estimator_class": "xgboost.Booster"})
-    if fit_run is None:
-        return False
-    session = call.state["session"] = _new_session(fit_run)
-    session.injected = True
-    call.kwargs = dict(call.kwargs)
-    dtrain = argument(call, 1, "dtrain")
-    log_data = dtrain is not None and options.get(NAME, "log_datasets")
-    return start(session, [lambda: _join(session, call), lambda: log_data and _log_dmatrix(fit_run, dtrain)])
-
-
-def _after_train(call: Call, booster: Any) -> None:
-    session = call.state["session"]
-    session.close("FINISHED", _closing(session, booster))
-
-
-def _on_error(call: Call, exc: BaseException) -> None:
-    unpark(call.state.pop("token", None))
-    session = call.state.get("session")
-    if session is not None:
-        session.abort(exc)
-
-
-# -- the scikit-learn wrappers --------------------------------------------------------------
-def _before_fit(call: Call) -> bool:
-    return begin_wrapper_fit(NAME, call, _new_session)
-
-
-def _after_fit(call: Call, result: Any) -> None:
-    end_wrapper_fit(call, _closing)
-
-
-# -- closing steps ---------------------------------------------------------------------------
-def _closing(session: Session, booster: Any, est: Any = None) -> list:
-    run = session.run
-
-    def early_stopping() -> None:
-        best = booster.attr("best_iteration")
-        if best is None:
-            return
-        step = session.last if session.last is not None else 0
-        metrics = {"best_iteration": int(best), "stopped_iteration": step}
-        score = booster.attr("best_score")
-        if score is not None:
-            metrics["best_score"] = float(score)
-        run.log_metrics(metrics, step=step)
-
-    def resolved_params() -> None:
-        config = json.loads(booster.save_config())
-        found = pick_leaves(config, RESOLVED)
-        metrics = config.get("learner", {}).get("metrics") or []
-        if metrics:
-            found["eval_metric"] = ",".join(m.get("name", "") for m in metrics)
-        session.fit_run.log_params({k: tidy_number(str(v)) for k, v in found.items()})
-
-    def importances() -> None:
-        names = feature_names(booster.feature_names, booster.num_features())
-        found = {}
-        for kind in IMPORTANCE_TYPES:
-            scores = booster.get_score(importance_type=kind)
-            found[kind] = {_name(key, names): float(value) for key, value in scores.items() if not isinstance(value, list)}
-        log_importances(session, found)
-
-    def model() -> None:
-        if options.get(NAME, "log_models"):
-            save_model(run, booster, est)
-
-    def checkpoints() -> None:
-        if session.policy == "all":
-            session.checkpoint(booster, booster.num_boosted_rounds())
-        elif session.policy in ("best", "last"):
-            data, ext = _snapshot(booster)
-            run.log_bytes(data, f"checkpoints/{session.policy}.{ext}")
-
-    return [early_stopping, resolved_params, importances, model, checkpoints]
 
 
 def _name(key: str, names: list[str]) -> str:
@@ -251,7 +94,125 @@ def _name(key: str, names: list[str]) -> str:
     return key
 
 
-# -- models ------------------------------------------------------------------------------------
+class XGBoostAdapter(Adapter):
+    """XGBoost's names for the shared boosting engine."""
+
+    name = NAME
+    train_run = ("xgboost.train", "xgboost.Booster")
+    cv_run = ("xgboost.cv", "xgboost.cv")
+    modules = ("xgboost.training",)
+    sklearn_module = "xgboost.sklearn"
+    wrapper_class = "XGBModel"
+    data_arg = ("dtrain", 1)
+    train_callbacks = cv_callbacks = None  # keyword only
+
+    def callback(self, session: Session) -> Any:
+        return callback_class()(session)
+
+    def round_items(self, evals_log: dict) -> Any:
+        # evals_log: {eval name: {metric: [value per round]}}; the newest value is last.
+        for data, metrics in evals_log.items():
+            for metric, values in metrics.items():
+                value = values[-1]
+                yield f"{data}-{metric}", float(value[0] if isinstance(value, tuple) else value)
+
+    def cv_items(self, evals_log: dict) -> Any:
+        # xgboost.cv hands (mean, std) per round, the columns of its result.
+        for data, metrics in evals_log.items():
+            for metric, values in metrics.items():
+                mean, std = values[-1]
+                yield f"{data}-{metric}-mean", float(mean)
+                yield f"{data}-{metric}-std", float(std)
+
+    def goals(self, evals_log: dict, cv: bool) -> dict[str, str]:
+        suffix = "-mean" if cv else ""
+        found = {f"{data}-{metric}{suffix}": metric_goal(metric) for data, metrics in evals_log.items() for metric in metrics}
+        return {key: goal for key, goal in found.items() if goal}
+
+    def train_params(self, call: Call) -> dict[str, Any]:
+        # The scikit-learn wrappers pass their unset options as None: the resolved values come later.
+        params = {k: v for k, v in _params_dict(argument(call, 0, "params")).items() if v is not None}
+        params["num_boost_round"] = argument(call, 2, "num_boost_round", 10)
+        kwargs = call.kwargs
+        for key in ("early_stopping_rounds", "maximize", "obj", "custom_metric"):
+            if kwargs.get(key) is not None:
+                params[key] = callable_names(kwargs[key])
+        if kwargs.get("evals"):
+            params["evals"] = ",".join(str(name) for _, name in kwargs["evals"])
+        for cb in kwargs.get("callbacks") or ():  # an EarlyStopping callback instead of the argument
+            if type(cb).__name__ == "EarlyStopping" and getattr(cb, "rounds", None):
+                params.setdefault("early_stopping_rounds", cb.rounds)
+        return params
+
+    def cv_params(self, call: Call) -> dict[str, Any]:
+        params = self.train_params(call)
+        for name, default in CV_SETTINGS:
+            value = call.kwargs.get(name, default)
+            if name == "folds" and value is not None:
+                value = type(value).__name__  # a splitter or a list of index pairs: its kind, not its content
+            if value is not None and value != ():
+                params.setdefault(f"cv.{name}" if name in ("seed", "metrics") else name, value)
+        return params
+
+    def log_data(self, fit_run: Any, dtrain: Any) -> None:
+        rows, cols = dtrain.num_row(), dtrain.num_col()
+        found = {"dataset.train.shape": f"{rows}x{cols}"}
+        if type(dtrain).__name__ == "DMatrix" and rows * cols <= DIGEST_LIMIT:
+            try:
+                data = dtrain.get_data()  # a CSR copy; QuantileDMatrix and external memory cannot
+                found.update({"dataset.train.dtype": str(data.dtype), "dataset.train.digest": csr_digest(data)})
+            except Exception:
+                pass
+        fit_run.log_params(found)
+        fit_run.run.set_tag("dataset.train.context", "training")
+        label = dtrain.get_label()
+        if label is not None and len(label):
+            log_dataset(fit_run, "train.label", label)
+
+    def snapshot(self, booster: Any) -> tuple[bytes, str]:
+        return bytes(booster.save_raw("ubj")), "ubj"
+
+    def rounds(self, booster: Any) -> int:
+        return booster.num_boosted_rounds()
+
+    def best(self, booster: Any, session: Session) -> Any:
+        best = booster.attr("best_iteration")
+        if best is None:
+            return None
+        best, scores = int(best), {}
+        index = best - (session.first or 0)  # evals_log holds this call's rounds only
+        for data, metrics in (session.raw or {}).items():
+            for metric, values in metrics.items():
+                if 0 <= index < len(values):
+                    scores[f"{data}-{metric}"] = float(values[index])
+        score = booster.attr("best_score")
+        return best, scores, None if score is None else float(score)
+
+    def cv_best(self, results: Any, params: dict[str, Any]) -> Any:
+        columns = [c for c in results if str(c).endswith("-mean")] if params.get("early_stopping_rounds") else []
+        if not columns:
+            return None
+        best = len(results[columns[0]]) - 1  # cv cuts every column at the best round
+        scores = {c[: -len("-mean")]: float(list(results[c])[best]) for c in columns}
+        return best, scores, scores[columns[-1][: -len("-mean")]]  # XGBoost stops on the last metric
+
+    def resolved_params(self, booster: Any) -> dict[str, Any]:
+        config = json.loads(booster.save_config())
+        found = pick_leaves(config, RESOLVED)
+        metrics = config.get("learner", {}).get("metrics") or []
+        if metrics:
+            found["eval_metric"] = ",".join(m.get("name", "") for m in metrics)
+        return {k: tidy_number(str(v)) for k, v in found.items()}
+
+    def importances(self, booster: Any) -> dict[str, dict[str, float]]:
+        names = feature_names(booster.feature_names, booster.num_features())
+        return {kind: {_name(key, names): float(value) for key, value in booster.get_score(importance_type=kind).items()
+                       if not isinstance(value, list)} for kind in IMPORTANCE_TYPES}
+
+    def save_model(self, run: Any, booster: Any, est: Any = None) -> str:
+        return save_model(run, booster, est)
+
+
 def save_model(run: Any, booster: Any, est: Any = None, artifact_dir: str = "model") -> str:
     """Save a Booster as UBJSON (``model/model.ubj``) with ``meta.json``; return its artifact path."""
     def write(folder: str) -> str:
@@ -275,40 +236,14 @@ def load_model(run_id: str, store: Any = None, artifact_dir: str = "model") -> A
     """
     import xgboost
 
-    with model_file(resolve_store(store), run_id, artifact_dir) as (_meta, path):
+    with model_file(resolve_store(store), run_id, artifact_dir, flavor=NAME) as (_meta, path):
         booster = xgboost.Booster()
         booster.load_model(path)
     return booster
 
 
-# -- patching ------------------------------------------------------------------------------------
-_ENTRY: dict[str, Any] = {}
-
-
-def _entry() -> Any:
-    if "train" not in _ENTRY:
-        safe = safe_wrapper(NAME, _before_train, _after_train, _on_error, enabled=_enabled)
-        _ENTRY["train"] = train_entry(NAME, safe, _join)
-        _ENTRY["fit"] = safe_wrapper(NAME, _before_fit, _after_fit, _on_error, enabled=_enabled)
-    return _ENTRY
-
-
 def _patch(xgboost: Any) -> None:
-    import xgboost.training as training
-
-    entry = _entry()["train"]
-    # `from .training import train` binds the function in each module: patch every binding.
-    for module in (training, xgboost):
-        if "train" in module.__dict__:
-            REGISTRY.apply(NAME, module, "train", entry)
-    when_imported(INTEGRATION, "xgboost.sklearn", _patch_sklearn)
-
-
-def _patch_sklearn(module: Any) -> None:
-    if "train" in module.__dict__:
-        REGISTRY.apply(NAME, module, "train", _entry()["train"])
-    for cls in own_fit_classes(module.XGBModel):
-        REGISTRY.apply(NAME, cls, "fit", _entry()["fit"])
+    ENGINE.patch(xgboost)
 
 
 INTEGRATION = Integration(
@@ -319,5 +254,7 @@ INTEGRATION = Integration(
     extra="xgboost",
     patch=_patch,
 )
+ADAPTER = XGBoostAdapter()
+ENGINE = Engine(ADAPTER, INTEGRATION)
 autolog = integration_autolog(NAME)
 """Enable only the XGBoost integration (options win over the global ``autolog()`` ones)."""

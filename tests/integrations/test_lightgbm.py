@@ -15,6 +15,7 @@ import numpy as np  # noqa: E402
 import autolog as al  # noqa: E402
 from autolog.integrations import _boosting  # noqa: E402
 from autolog.integrations import lightgbm as integration  # noqa: E402
+from autolog.patching.params import stringify  # noqa: E402
 
 PARAMS = {"objective": "regression", "metric": ["l2", "l1"], "verbose": -1, "num_threads": 1, "learning_rate": 0.3}
 
@@ -72,11 +73,36 @@ def test_early_stopping_logs_best_and_stopped_iteration(store, sets):
     run = store.get_run(al.last_run().id)
     history = store.metric_history(run.id, "valid_0-l2")
     assert len(history) < 300  # it did stop early
-    assert run.metrics["best_iteration"] == booster.best_iteration - 1  # 0-based round, the history's step
+    # LightGBM's own convention: counted from 1, as it prints "Best iteration is: [N]"; the history's step is N - 1.
+    assert run.metrics["best_iteration"] == booster.best_iteration
     assert run.metrics["stopped_iteration"] == history[-1].step == len(history) - 1
     assert run.metrics["best_score"] == pytest.approx(booster.best_score["valid_0"]["l2"])
+    assert "best_score.valid_0-l2" not in run.metrics  # one metric: best_score alone
     assert min(history, key=lambda p: p.value).step == booster.best_iteration - 1
     assert run.params["early_stopping_round"] == "3"
+    assert run.tags["autolog.goal.valid_0-l2"] == "min"
+
+
+def test_early_stopping_with_several_metrics_logs_best_score_per_metric(store, sets):
+    train, valid = sets
+    _enable(log_models=False)
+    params = dict(PARAMS, metric=["l2", "l1"], learning_rate=0.8, num_leaves=63, min_data_in_leaf=2)
+    booster = lgb.train(params, train, 300, valid_sets=[valid], valid_names=["valid"], callbacks=[lgb.early_stopping(3, verbose=False)])
+    run = store.get_run(al.last_run().id)
+    assert run.metrics["best_iteration"] == booster.best_iteration
+    assert run.metrics["best_score.valid-l2"] == pytest.approx(booster.best_score["valid"]["l2"])
+    assert run.metrics["best_score.valid-l1"] == pytest.approx(booster.best_score["valid"]["l1"])
+    assert run.metrics["best_score"] == pytest.approx(booster.best_score["valid"]["l2"])
+    assert run.tags["autolog.goal.valid-l1"] == "min"
+
+
+def test_metric_direction_is_lightgbms_own_is_higher_better(store, data):
+    X_train, X_valid, y_train, y_valid = data
+    _enable(log_models=False)
+    lgb.train(dict(PARAMS, objective="binary", metric=["auc", "binary_logloss"]), lgb.Dataset(X_train, label=y_train > 0), 3,
+              valid_sets=[lgb.Dataset(X_valid, label=y_valid > 0)])
+    tags = store.get_run(al.last_run().id).tags
+    assert tags["autolog.goal.valid_0-auc"] == "max" and tags["autolog.goal.valid_0-binary_logloss"] == "min"
 
 
 def test_user_callbacks_still_run_and_see_the_same_values(store, sets):
@@ -115,10 +141,11 @@ def test_cv_early_stopping_logs_the_best_round(store, data):
     results = lgb.cv(params, lgb.Dataset(X_train, label=y_train), 200, nfold=3, stratified=False,
                      callbacks=[lgb.early_stopping(2, verbose=False)])
     run = store.get_run(al.last_run().id)
-    best = len(results["valid l2-mean"]) - 1  # cv cuts its histories at the best round
+    best = len(results["valid l2-mean"])  # cv cuts its histories at the best round; LightGBM counts it from 1
     assert run.metrics["best_iteration"] == best
-    assert run.metrics["best_score"] == pytest.approx(results["valid l2-mean"][best])
-    assert run.metrics["stopped_iteration"] == len(store.metric_history(run.id, "valid-l2-mean")) - 1 >= best
+    assert run.metrics["best_score"] == pytest.approx(results["valid l2-mean"][best - 1])
+    assert run.metrics["stopped_iteration"] == len(store.metric_history(run.id, "valid-l2-mean")) - 1 >= best - 1
+    assert run.tags["autolog.goal.valid-l2-mean"] == "min"
 
 
 def test_sklearn_wrapper_fit_logs_one_run_with_its_params(store, data):
@@ -132,6 +159,19 @@ def test_sklearn_wrapper_fit_logs_one_run_with_its_params(store, data):
     assert _steps(store, run.id, "valid_0-l2") == list(range(6))
     assert run.params["n_estimators"] == "6" and run.params["num_leaves"] == "7"
     assert run.params["dataset.train.shape"] == "300x5"
+
+
+def my_rmse(y_true, y_pred):
+    return "my_rmse", float(np.sqrt(np.mean((y_true - y_pred) ** 2))), False
+
+
+def test_sklearn_custom_eval_metric_is_logged_by_function_name(store, data):
+    X_train, X_valid, y_train, y_valid = data
+    _enable(log_models=False)
+    lgb.LGBMRegressor(n_estimators=3, verbose=-1, n_jobs=1).fit(X_train, y_train, eval_set=[(X_valid, y_valid)], eval_metric=my_rmse)
+    run = store.get_run(al.last_run().id)
+    assert run.params["feval"] == stringify(my_rmse)  # was "[<lightgbm.sklearn._EvalFunctionWrapper object>]"
+    assert run.tags["autolog.goal.valid_0-my_rmse"] == "min"  # the function's own is_higher_better=False
 
 
 def test_loaded_models_predict_identically_and_importances_are_stored(store, data, sets):
@@ -157,8 +197,16 @@ def test_loaded_models_predict_identically_and_importances_are_stored(store, dat
     assert set(importances) == {"split", "gain"}
     split = dict(zip(booster.feature_name(), booster.feature_importance("split").tolist()))
     assert importances["split"] == {k: float(v) for k, v in split.items()}
+    assert "feature_importance_gain.png" not in paths  # the chart is drawn only on request
+
+
+def test_importance_chart_only_with_log_importance_plot(store, sets):
     pytest.importorskip("matplotlib")
-    assert open(store.artifact_file(run_id, "feature_importance_gain.png"), "rb").read().startswith(b"\x89PNG")
+    train, valid = sets
+    integration.autolog(log_models=False, log_importance_plot=True)  # the integration's own autolog takes the option too
+    lgb.train(PARAMS, train, 3, valid_sets=[valid])
+    _boosting.wait_for_plots()
+    assert open(store.artifact_file(al.last_run().id, "feature_importance_gain.png"), "rb").read().startswith(b"\x89PNG")
 
 
 def test_checkpoint_all_saves_every_n_rounds(store, sets):

@@ -84,6 +84,35 @@ def test_early_stopping_logs_best_and_stopped_iteration(store, dmats):
     assert run.params["early_stopping_rounds"] == "3"
 
 
+def test_early_stopping_with_several_metrics_logs_best_score_per_metric_and_goals(store, dmats):
+    dtrain, dvalid = dmats
+    _enable(log_models=False)
+    params = dict(PARAMS, eval_metric=["auc", "logloss"], max_depth=6, eta=1.0)
+    booster = xgb.train(params, dtrain, 200, evals=[(dvalid, "valid")], early_stopping_rounds=2, verbose_eval=False)
+    run = store.get_run(al.last_run().id)
+    best = booster.best_iteration  # XGBoost's own convention: 0-based, the history's step
+    assert run.metrics["best_iteration"] == best and run.metrics["best_score"] == pytest.approx(float(booster.best_score))
+    assert run.metrics["best_score.valid-logloss"] == pytest.approx(float(booster.best_score))  # XGBoost stops on the last metric
+    auc = dict((p.step, p.value) for p in store.metric_history(run.id, "valid-auc"))
+    assert run.metrics["best_score.valid-auc"] == pytest.approx(auc[best])
+    assert run.tags["autolog.goal.valid-auc"] == "max" and run.tags["autolog.goal.valid-logloss"] == "min"
+
+
+def test_cv_gets_a_run_with_mean_and_std_histories(store, data):
+    X_train, _, y_train, _ = data
+    _enable(log_models=False)
+    results = xgb.cv(PARAMS, xgb.DMatrix(X_train, label=y_train), 6, nfold=3, early_stopping_rounds=50, as_pandas=False)
+    runs = store.search_runs()
+    assert len(runs) == 1 and runs[0].name.startswith("xgboost.cv-") and runs[0].tags["autolog.integration"] == "xgboost"
+    run = runs[0]
+    for column in ("test-logloss-mean", "test-logloss-std", "train-error-mean"):
+        assert [p.value for p in store.metric_history(run.id, column)] == pytest.approx(results[column]), column
+    assert run.params["nfold"] == "3" and run.params["num_boost_round"] == "6" and run.params["max_depth"] == "3"
+    assert run.metrics["best_iteration"] == len(results["test-error-mean"]) - 1
+    assert run.metrics["best_score"] == pytest.approx(results["test-error-mean"][-1])
+    assert run.tags["autolog.goal.test-logloss-mean"] == "min"
+
+
 def test_user_callbacks_still_run_and_see_the_same_values(store, dmats):
     dtrain, dvalid = dmats
 
@@ -152,8 +181,16 @@ def test_loaded_models_predict_identically_and_importances_are_stored(store, dat
     importances = json.loads(open(store.artifact_file(run_id, "feature_importance.json"), encoding="utf-8").read())
     assert set(importances) == set(integration.IMPORTANCE_TYPES)
     assert importances["weight"] == {k: float(v) for k, v in booster.get_score(importance_type="weight").items()}
+    assert "feature_importance_gain.png" not in paths  # the chart is drawn only on request
+
+
+def test_importance_chart_only_with_log_importance_plot(store, dmats):
     pytest.importorskip("matplotlib")
-    png = open(store.artifact_file(run_id, "feature_importance_gain.png"), "rb").read()
+    dtrain, dvalid = dmats
+    _enable(log_models=False, log_importance_plot=True)
+    xgb.train(PARAMS, dtrain, 3, evals=[(dvalid, "valid")], verbose_eval=False)
+    _boosting.wait_for_plots()
+    png = open(store.artifact_file(al.last_run().id, "feature_importance_gain.png"), "rb").read()
     assert png.startswith(b"\x89PNG")
 
 
@@ -220,7 +257,7 @@ def test_importing_the_integration_does_not_import_xgboost():
 def test_error_in_our_callback_warns_once_and_training_goes_on(store, dmats, monkeypatch):
     dtrain, dvalid = dmats
     monkeypatch.setenv("AUTOLOG_STRICT", "0")
-    monkeypatch.setattr(integration, "_round_items", lambda evals_log: 1 / 0)
+    monkeypatch.setattr(integration.ADAPTER, "round_items", lambda evals_log: 1 / 0)
     from autolog.reporting import AutologWarning, reset_warnings
 
     reset_warnings()
