@@ -1,10 +1,12 @@
 """Artifacts of a Lightning fit: ModelCheckpoint files, our own checkpoints, TensorBoard files, the model.
 
-Files are uploaded when they changed since the last upload (path, mtime, size), at each
-epoch boundary and at the end of the fit, on the training thread: a checkpoint may be
-rewritten (``last.ckpt``) or deleted (``save_top_k``) by the next save, so reading it later
-in the background could store a torn file. The store is content-addressed, so the same
-bytes under ``best.ckpt`` and ``last.ckpt`` are stored once.
+The user's ModelCheckpoint files are uploaded once each, when the fit ends (or fails):
+the files the callback still keeps then, under their own names and as ``best.ckpt``/
+``last.ckpt``. TensorBoard files are uploaded when they changed since the last upload
+(path, mtime, size), at each epoch boundary and at the end. Uploads run on the training
+thread: a checkpoint may be rewritten (``last.ckpt``) or deleted (``save_top_k``) by the
+next save, so reading it later in the background could store a torn file. The store is
+content-addressed, so the same bytes under two names are stored once.
 """
 
 from __future__ import annotations
@@ -44,17 +46,31 @@ class ArtifactLogic:
         return policy
 
     def _sync_checkpoints(self, trainer: Any) -> None:
-        if self._own_policy:
+        """Store the files the user's ModelCheckpoint callbacks kept, once each, when the fit ends.
+
+        Under their own names (``checkpoints/<file>``, ``checkpoints/<i>/<file>`` for the i-th
+        callback) plus the aliases ``best.ckpt``/``last.ckpt``. ``checkpoint=False`` stores none,
+        ``"best"``/``"last"`` only that one, None/``"all"`` every file the callback still keeps.
+        """
+        policy = self._opt("checkpoint")
+        if self._own_policy or policy is False:
             return
         for i, cb in enumerate(trainer.checkpoint_callbacks):
             folder = "checkpoints" if i == 0 else f"checkpoints/{i}"
-            for kind in ("best", "last"):
-                src = getattr(cb, f"{kind}_model_path", "") or ""
-                if src and os.path.isfile(src) and self._upload(src, f"{folder}/{kind}.ckpt") and kind == "best":
-                    self._fit.run.set_tag(f"{folder.replace('/', '.')}.best_model_path", src)
-                    score = getattr(cb, "best_model_score", None)
-                    if score is not None:
-                        self._fit.run.log_metric(f"{folder.replace('/', '.')}.best_model_score", float(score), step=trainer.current_epoch)
+            best, last = getattr(cb, "best_model_path", "") or "", getattr(cb, "last_model_path", "") or ""
+            kept = [p for p in getattr(cb, "best_k_models", {}) or {} if isinstance(p, str)]
+            if policy == "last" and not last and kept:
+                last = max((p for p in kept if os.path.isfile(p)), key=os.path.getmtime, default="")
+            wanted = {"best": [best], "last": [last]}.get(policy, [best, last, *kept])
+            for src in dict.fromkeys(p for p in wanted if p and os.path.isfile(p)):
+                self._upload(src, f"{folder}/{_name_in(src, getattr(cb, 'dirpath', None))}")
+            if best in wanted and best and os.path.isfile(best) and self._upload(best, f"{folder}/best.ckpt"):
+                self._fit.run.set_tag(f"{folder.replace('/', '.')}.best_model_path", best)
+                score = getattr(cb, "best_model_score", None)
+                if score is not None:
+                    self._fit.run.log_metric(f"{folder.replace('/', '.')}.best_model_score", float(score), step=trainer.current_epoch)
+            if last in wanted and last and os.path.isfile(last):
+                self._upload(last, f"{folder}/last.ckpt")
 
     def _own_checkpoint(self, trainer: Any) -> None:
         epoch = trainer.current_epoch
@@ -114,3 +130,12 @@ class ArtifactLogic:
             warn_once("lightning:model", "autolog: the model is not saved under sharded strategies; use a ModelCheckpoint")
             return
         save_model(self._fit.run, pl_module, trainer, package=self.package)
+
+
+def _name_in(path: str, folder: Any) -> str:
+    """``path`` relative to the callback's ``dirpath`` (sub-folders kept), else its file name."""
+    if folder:
+        rel = os.path.relpath(os.path.abspath(path), os.path.abspath(os.fspath(folder)))
+        if not rel.startswith(".."):
+            return rel.replace(os.sep, "/")
+    return os.path.basename(path)

@@ -27,6 +27,7 @@ from autolog.integrations._lightning_params import (
     early_stopping_params,
     lr_groups,
     merged_hparams,
+    metric_goals,
     optimizer_params,
     param_counts,
     scheduler_params,
@@ -86,6 +87,7 @@ class CallbackLogic(ArtifactLogic):
 
     def _reset(self) -> None:
         self._fit: FitRun | None = None
+        self._fit_pending = False  # on_fit_start was seen; the run opens when training starts
         self._eval: FitRun | None = None
         self._eval_status = "FINISHED"
         self._results = self._epoch_loop = None
@@ -124,8 +126,12 @@ class CallbackLogic(ArtifactLogic):
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         self._finish("FAILED")  # a run left open by an earlier call that never reached its end hooks
         self._reset()
-        if trainer.global_rank != 0:
-            return
+        # The run opens in on_train_start: a fit that trains nothing (max_epochs already reached,
+        # as in a second trainer.fit) creates no run. Nothing is recorded before training starts.
+        self._fit_pending = trainer.global_rank == 0
+
+    def _open_fit(self, trainer: Any, pl_module: Any) -> None:
+        self._fit_pending = False
         cls = type(pl_module)
         fit = open_fit_run(NAME, cls.__name__, model=pl_module,
                            tags={"lightning.package": self.package, "module_class": f"{cls.__module__}.{cls.__qualname__}"})
@@ -141,6 +147,8 @@ class CallbackLogic(ArtifactLogic):
                   **early_stopping_params(trainer.early_stopping_callbacks)}
         params.update(merged_hparams(pl_module, trainer.datamodule))  # the user's own names win
         log_flat_params(fit, params)
+        for key, goal in metric_goals([*trainer.early_stopping_callbacks, *trainer.checkpoint_callbacks]).items():
+            fit.run.set_metric_goal(key, goal)
         self._tag_resume(trainer)
 
     def _tag_resume(self, trainer: Any) -> None:
@@ -164,6 +172,8 @@ class CallbackLogic(ArtifactLogic):
 
     @_guarded
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
+        if self._fit_pending:
+            self._open_fit(trainer, pl_module)
         if self._fit is not None:
             self._epoch_loop = trainer.fit_loop.epoch_loop
             self._results = getattr(self._epoch_loop, "_results", None)
@@ -265,7 +275,6 @@ class CallbackLogic(ArtifactLogic):
             self._log_epoch(trainer, self._epoch_pending)
             self._epoch_pending = None
         self._drain()
-        self._sync_checkpoints(trainer)
         self._sync_tensorboard(trainer)
 
     def _log_epoch(self, trainer: Any, epoch: int) -> None:
@@ -362,6 +371,7 @@ class CallbackLogic(ArtifactLogic):
             return
         try:
             self._boundary(trainer)
+            self._sync_checkpoints(trainer)
             if self._opt("log_models"):
                 self._save_model(trainer, pl_module)
         finally:
@@ -371,6 +381,8 @@ class CallbackLogic(ArtifactLogic):
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
         status = "KILLED" if isinstance(exception, KeyboardInterrupt) else "FAILED"
         try:
+            if self._fit_pending:  # failed before training started (in setup or the sanity check)
+                self._open_fit(trainer, pl_module)
             if self._fit is not None:
                 self._drain()
                 self._sync_checkpoints(trainer)
@@ -379,6 +391,7 @@ class CallbackLogic(ArtifactLogic):
 
     def _finish(self, status: str) -> None:
         """End the runs still open (the fit wrapper calls it too, as a safety net)."""
+        self._fit_pending = False
         for attr in ("_fit", "_eval"):
             fit = getattr(self, attr)
             if fit is None:

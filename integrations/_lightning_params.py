@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 _SKIP_GROUP_KEYS = ("params", "param_names")
+_NOT_HPARAMS = ("_instantiator",)
 
 
 def scalar(value: Any) -> Any:
@@ -61,7 +62,8 @@ def hparams_of(obj: Any) -> dict[str, Any]:
         return {}
     try:
         hp = getattr(obj, "hparams_initial", None) or getattr(obj, "hparams", None)
-        return dict(hp) if hp else {}
+        # LightningCLI adds the path of its instantiator function: how the object was built, not a setting.
+        return {k: v for k, v in hp.items() if k not in _NOT_HPARAMS} if hp else {}
     except Exception:
         return {}
 
@@ -152,4 +154,14 @@ def lr_groups(optimizers: list[Any]) -> list[tuple[str, dict]]:
             if g:
                 key += f".pg{g}"
             out.append((key, group))
+    return out
+
+
+def metric_goals(callbacks: list[Any]) -> dict[str, str]:
+    """``{monitored metric: "min"|"max"}`` from EarlyStopping/ModelCheckpoint callbacks (their ``monitor`` and ``mode``)."""
+    out: dict[str, str] = {}
+    for cb in callbacks:
+        monitor, mode = getattr(cb, "monitor", None), getattr(cb, "mode", None)
+        if isinstance(monitor, str) and monitor and mode in ("min", "max"):
+            out.setdefault(monitor, mode)
     return out

@@ -1,29 +1,34 @@
-"""PyTorch Lightning integration: ``AutologCallback`` and ``Trainer.fit``/``validate``/``test`` patching.
+"""PyTorch Lightning integration: ``AutologCallback`` and ``Trainer.fit``/``validate``/``test``/``predict`` patching.
 
 Works with both import names, ``lightning`` (``lightning.pytorch``) and ``pytorch_lightning``.
 Their ``Callback`` base classes differ and a Trainer of one package rejects callbacks of the
 other, so ``AutologCallback`` is built lazily, once per package: ``from
 autolog.integrations.lightning import AutologCallback`` gives the class of the package already
 imported (``lightning`` first), and ``callback_class("pytorch_lightning")`` a given one.
-``autolog()`` adds the right one to every ``Trainer.fit``/``validate``/``test`` whose trainer has
-none, and takes it out again when the call returns. Importing this module imports neither package.
+``autolog()`` adds the right one to every ``Trainer.fit``/``validate``/``test``/``predict`` whose
+trainer has none, and takes it out again when the call returns (``predict`` records nothing; being
+patched keeps the TensorBoard capture out of what the Trainer's logger writes). Importing this
+module imports neither package.
 
 What one fit records (rank 0 only; see ``_lightning_callback`` and ``_lightning_params``):
 
 - params: Trainer settings (``max_epochs``, ``max_steps``, ``accumulate_grad_batches``,
   ``gradient_clip_val``, ``precision``, ``devices``, ``strategy``...), the module's and datamodule's
-  ``save_hyperparameters`` values, every optimizer (``optimizer.<i>.class``, ``optimizer.<i>.lr``,
+  ``save_hyperparameters`` values (not LightningCLI's ``_instantiator``), every optimizer (``optimizer.<i>.class``, ``optimizer.<i>.lr``,
   other param groups as ``optimizer.<i>.group.<g>.lr``), every LR scheduler
   (``lr_scheduler.<j>.class``, ``.interval``, its settings) and ``model.*_params`` counts;
 - metrics: what the module logs with ``self.log`` — per-step values on the step axis (step =
   the batch counter of Lightning's own loggers), epoch values (train and validation) with
   step = epoch; ``lr`` (``lr.pg<g>``, ``lr.opt<i>``) per logged step; validate/test results;
   the EarlyStopping outcome (``early_stopping.stopped``, ``.stopped_epoch``, ``.best_score``);
-- artifacts: a ModelCheckpoint's best and last files as ``checkpoints/best.ckpt`` and
-  ``checkpoints/last.ckpt`` whenever they change (content-addressed: identical files cost
-  nothing); with ``checkpoint="best"|"last"|"all"`` and no configured ModelCheckpoint, our own
-  saves; TensorBoardLogger event files under ``tensorboard/`` (changed files, each epoch and at
+  the direction of every EarlyStopping/ModelCheckpoint ``monitor`` (its ``mode``) as the metric goal;
+- artifacts: when the fit ends, every file the user's ModelCheckpoint keeps, under its own name
+  (``checkpoints/epoch=3-val_loss=0.12.ckpt``) and as ``checkpoints/best.ckpt``/``last.ckpt``,
+  once each (``checkpoint=False``: none; ``"best"``/``"last"``: only that one); with
+  ``checkpoint="best"|"last"|"all"`` and no configured ModelCheckpoint, our own saves; TensorBoardLogger event files under ``tensorboard/`` (changed files, each epoch and at
   the end); with ``log_models`` the final weights as ``model/model.ckpt`` (``load_model``);
+- the run opens when training starts: a fit that trains nothing (``max_epochs`` already reached)
+  creates no run;
 - a fit resumed with ``ckpt_path=`` continues the step axis in a new run tagged
   ``autolog.resumed_from`` (and ``autolog.resumed_from_run`` when that file is a run's artifact).
 """
@@ -43,7 +48,7 @@ from autolog.patching.plugins import Integration, integration_autolog, when_impo
 
 PACKAGES = {"lightning": "lightning.pytorch", "pytorch_lightning": "pytorch_lightning"}
 DISTRIBUTIONS = {"lightning": "lightning", "pytorch_lightning": "pytorch-lightning"}
-PATCHED_METHODS = ("fit", "validate", "test")
+PATCHED_METHODS = ("fit", "validate", "test", "predict")
 _CLASSES: dict[str, type] = {}
 
 
@@ -111,9 +116,14 @@ def __getattr__(name: str) -> Any:
 
 # -- patching ---------------------------------------------------------------------------
 def _before(call: Call) -> bool:
+    # Returning True also marks the call "inside autolog": the TensorBoard capture stays out of
+    # what a Trainer's own logger writes (predict's hp_metric=-1 would otherwise open a stray run).
     trainer = call.instance
-    if trainer is None or any(isinstance(cb, CallbackLogic) for cb in trainer.callbacks):
-        return False  # the user's own AutologCallback records this call
+    if trainer is None:
+        return False
+    if any(isinstance(cb, CallbackLogic) for cb in trainer.callbacks):
+        call.state["callback"] = None  # the user's own AutologCallback records this call
+        return True
     callback = callback_class(package_of(trainer))()
     # A new list: the user's list object is never changed.
     trainer.callbacks = [*trainer.callbacks, callback]
@@ -123,6 +133,8 @@ def _before(call: Call) -> bool:
 
 def _detach(call: Call, status: str) -> None:
     trainer, callback = call.instance, call.state["callback"]
+    if callback is None:
+        return
     try:
         trainer.callbacks = [cb for cb in trainer.callbacks if cb is not callback]
     finally:
@@ -191,7 +203,7 @@ def load_model(run_id: str, module_class: type | None = None, store: Any = None,
     script's ``__main__`` must be passed). Extra keyword arguments go to ``load_from_checkpoint``.
     """
     store = resolve_store(store)
-    with model_file(store, run_id, artifact_dir) as (meta, path):
+    with model_file(store, run_id, artifact_dir, flavor="lightning") as (meta, path):
         cls = module_class or _import_class(meta["class"])
         return cls.load_from_checkpoint(path, map_location="cpu", **kwargs)
 

@@ -47,6 +47,9 @@ class MLP(pl.LightningModule):
         x, y = batch
         self.log("test_loss", torch.nn.functional.mse_loss(self.net(x), y))
 
+    def predict_step(self, batch, batch_idx):
+        return self.net(batch[0])
+
     def configure_optimizers(self):
         opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
         if not self.hparams.scheduler:
@@ -445,3 +448,124 @@ def test_ddp_two_processes_log_one_run(store, tmp_path):
     steps = 2 * (64 // 2 // 8)  # each rank sees half the data
     assert [s for s, _ in history(store, run.id, "loss")] == list(range(steps))
     assert [s for s, _ in history(store, run.id, "loss_avg")] == [0, 1]
+
+
+# -- real scripts: predict, a second fit, LightningCLI, the user's checkpoints, metric goals ------
+def test_predict_after_a_fit_creates_no_run(store, tmp_path):
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    # With the TensorBoard capture on, Lightning's logger writes hp_metric=-1 at predict's start.
+    autolog(only=["lightning", "tensorboard"], log_models=False, capture_env=False, log_system_metrics=False)
+    t = trainer(tmp_path, max_epochs=1, logger=TensorBoardLogger(str(tmp_path / "tb")), limit_val_batches=0)
+    model = MLP()
+    t.fit(model, loader())
+    predictions = t.predict(model, loader(seed=2))
+    assert len(predictions) == 8
+    runs = store.search_runs()
+    assert [r.tags.get("autolog.integration") for r in runs] == ["lightning"]
+    assert "hp_metric" not in runs[0].metrics
+
+
+def test_a_second_fit_that_trains_nothing_creates_no_run(store, tmp_path):
+    autolog(only=["lightning"], log_models=False)
+    t = trainer(tmp_path, max_epochs=1, limit_val_batches=0)
+    model = MLP()
+    t.fit(model, loader())
+    first = al.last_run().id
+    t.fit(model, loader())  # the official tutorial's second call: max_epochs already reached
+    assert [r.id for r in store.search_runs()] == [first]
+    assert len(history(store, first, "loss")) == STEPS_PER_EPOCH
+    assert store.get_run(first).status == "FINISHED"
+
+
+class TinyData(pl.LightningDataModule):
+    def __init__(self, batch_size: int = 8):
+        super().__init__()
+        self.save_hyperparameters()
+
+    def train_dataloader(self):
+        return loader()
+
+
+def test_lightning_cli_instantiator_is_not_a_param(store, tmp_path):
+    pytest.importorskip("jsonargparse", reason="pip install 'jsonargparse[signatures]'")
+    from lightning.pytorch.cli import LightningCLI
+
+    autolog(only=["lightning"], log_models=False)
+    LightningCLI(MLP, TinyData, save_config_callback=None, args=[
+        "fit", "--model.hidden=6", "--trainer.max_epochs=1", "--trainer.logger=false", "--trainer.limit_val_batches=0",
+        "--trainer.enable_checkpointing=false", "--trainer.enable_progress_bar=false",
+        f"--trainer.default_root_dir={tmp_path}"])
+    params = store.get_run(al.last_run().id).params
+    assert params["hidden"] == "6" and params["batch_size"] == "8"
+    assert not [k for k in params if "instantiator" in k]
+
+
+def test_users_checkpoint_files_are_uploaded_once_each_at_fit_end(store, tmp_path, monkeypatch):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    uploads = []
+    original = type(store).log_artifact
+
+    def counting(self, run_id, local_path, path=None):
+        uploads.append(path)
+        return original(self, run_id, local_path, path)
+
+    monkeypatch.setattr(type(store), "log_artifact", counting)
+    autolog(only=["lightning"], log_models=False)
+    folder = tmp_path / "mine"
+    mc = ModelCheckpoint(dirpath=str(folder), filename="{epoch}-{val_loss:.3f}", monitor="val_loss", save_top_k=2, save_last=True)
+    trainer(tmp_path, max_epochs=4, enable_checkpointing=True, callbacks=[mc]).fit(MLP(), loader(), loader(seed=1))
+    run_id = al.last_run().id
+    on_disk = sorted(os.listdir(folder))
+    assert len(on_disk) == 3  # the top 2 and last.ckpt
+    stored = {a.path: a for a in store.list_artifacts(run_id, "checkpoints")}
+    for name in on_disk:
+        with open(folder / name, "rb") as fh:
+            assert stored[f"checkpoints/{name}"].sha256 == __import__("hashlib").sha256(fh.read()).hexdigest()
+        assert uploads.count(f"checkpoints/{name}") == 1
+    assert "checkpoints/best.ckpt" in stored  # load_checkpoint's default still works
+    assert os.path.basename(mc.best_model_path) in on_disk
+
+
+def test_checkpoint_option_decides_which_user_checkpoints_are_stored(store, tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    def fit(policy, folder):
+        autolog(only=["lightning"], log_models=False, checkpoint=policy)
+        mc = ModelCheckpoint(dirpath=str(tmp_path / folder), monitor="val_loss", save_top_k=2, save_last=True)
+        trainer(tmp_path, max_epochs=3, enable_checkpointing=True, callbacks=[mc]).fit(MLP(), loader(), loader(seed=1))
+        return mc, {a.path for a in store.list_artifacts(al.last_run().id, "checkpoints")}
+
+    _, none = fit(False, "off")
+    assert none == set()
+    mc, best = fit("best", "best")
+    assert best == {"checkpoints/best.ckpt", f"checkpoints/{os.path.basename(mc.best_model_path)}"}
+    _, last = fit("last", "last")
+    assert last == {"checkpoints/last.ckpt"}
+
+
+def test_monitored_metrics_record_their_goal(store, tmp_path):
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+
+    autolog(only=["lightning"], log_models=False)
+    callbacks = [EarlyStopping(monitor="val_loss", mode="min", patience=5),
+                 ModelCheckpoint(dirpath=str(tmp_path / "ck"), monitor="mae_epoch", mode="max")]
+    trainer(tmp_path, max_epochs=1, enable_checkpointing=True, callbacks=callbacks).fit(MLP(), loader(), loader(seed=1))
+    tags = store.get_run(al.last_run().id).tags
+    assert tags["autolog.goal.val_loss"] == "min"
+    assert tags["autolog.goal.mae_epoch"] == "max"
+
+
+def test_gan_example_logs_both_optimizers(store, tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONWARNINGS="ignore", OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, os.path.join(root, "examples", "lightning_gan.py")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    (run,) = store.search_runs(experiment="lightning-gan")
+    params = store.get_run(run.id).params
+    assert params["optimizer.0.class"] == params["optimizer.1.class"] == "Adam"
+    assert params["optimizer.0.lr"] == params["optimizer.1.lr"] == "0.0002"
+    assert params["optimizer.0.betas"] == "(0.5, 0.999)"
+    assert {"g_loss", "d_loss", "lr", "lr.opt1"} <= set(store.metric_keys(run.id))
