@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -134,3 +135,36 @@ def test_a_run_without_git_cannot_be_fully_reproduced(store, tmp_path, monkeypat
 def test_unknown_run(store, capsys):
     assert main(["reproduce", "does-not-exist"]) == 2
     assert "does-not-exist" in capsys.readouterr().err
+
+
+def test_script_quotes_every_recorded_value(store, tmp_path, capsys):
+    # A shared store can hold anything in a tag: nothing in it may become a command of the script.
+    with al.start_run(name="evil", capture_env=False, log_system_metrics=False) as run:
+        al.set_tags({
+            "host": "h\ntouch pwned1", "git.remote": "https://u:***@x.example/r.git\ntouch pwned2",
+            "python.version": "3.11\rtouch pwned3\n", "python.executable": "/py\n\ntouch pwned4",
+            "env.FOO": "a\ntouch pwned5", "env.X;touch pwned6": "1", "source.entry_point": "train.py\ntouch pwned7",
+            "source.cwd": "sub\ntouch pwned8", "source.command": shlex.join(["python", "train.py", "--note", "x\ntouch pwned9", "\x1b[2J"]),
+        })
+    script = tmp_path / "steps.sh"
+    main(["reproduce", run.id, "--reuse-env", "--script", str(script)])
+    text = script.read_text()
+    assert capsys.readouterr().out == text
+    assert not [ch for ch in text if not ch.isprintable() and ch != "\n"]  # no raw ESC/CR for the terminal
+    for line in text.splitlines():
+        assert not line.startswith("touch"), line
+    assert "# WARNING: left out the recorded environment variable 'X;touch pwned6'" in text
+    assert "#   git clone $'https://x.example/r.git\\ntouch pwned2' repro" in text  # a redacted password is dropped
+    work = tmp_path / "work"
+    work.mkdir()
+    subprocess.run(["bash", str(script)], cwd=work, capture_output=True, text=True, timeout=60, env={**os.environ, "PATH": "/usr/bin:/bin"})
+    assert not [p for p in work.rglob("*pwned*")] and not list(tmp_path.glob("pwned*"))
+
+
+@pytest.mark.parametrize("value", ["plain", "it's", "a b", "x\ntouch y", "\x1b[2J\x07\r\t", "back\\slash'\n", "é\u202e日"])
+def test_quote_round_trips_through_bash(value):
+    from autolog.cli.reproduce import quote
+
+    out = subprocess.run(["bash", "-c", f"printf %s {quote(value)}"], capture_output=True, timeout=30,
+                         env={**os.environ, "LC_ALL": "C.UTF-8"})
+    assert out.stdout.decode("utf-8") == value

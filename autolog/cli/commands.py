@@ -19,7 +19,7 @@ from typing import Any
 
 from autolog import env
 from autolog.cli import compare, housekeeping, listing
-from autolog.cli.tables import fmt_duration, fmt_time, fmt_value, sparkline, table
+from autolog.cli.tables import fmt_duration, fmt_time, fmt_value, printable, sparkline, table
 from autolog.errors import AutologError, StoreNotFound
 
 STORE_HELP = (f"store folder (default ${env.AUTOLOG_URI}, else the first {env.DEFAULT_STORE}/ found from here up to"
@@ -75,15 +75,15 @@ def cmd_show(args: argparse.Namespace, store) -> int:
         data["history"] = {k: [list(p) for p in store.metric_history(run.id, k)] for k in run.metrics} if args.history else None
         _dump(data)
         return 0
-    print(f"run {run.id}  {run.name}" + ("   [DELETED]" if run.lifecycle == "deleted" else ""))
+    print(f"run {run.id}  {printable(run.name)}" + ("   [DELETED]" if run.lifecycle == "deleted" else ""))
     if run.lifecycle == "deleted":
         print(f"  this run is deleted: restore it with `autolog restore {run.id[:8]}`; `autolog gc` removes it for good")
-    print(f"  experiment {run.experiment}   status {run.status}   started {fmt_time(run.start_time)}   duration {fmt_duration(run.duration_ms)}")
+    print(f"  experiment {printable(run.experiment)}   status {run.status}   started {fmt_time(run.start_time)}   duration {fmt_duration(run.duration_ms)}")
     if run.parent_run_id:
         print(f"  parent {run.parent_run_id}")
     children = store.child_runs(run.id)
     if children:
-        print(f"  children {', '.join(c.id[:8] + ' ' + c.name for c in children)}")
+        print(f"  children {printable(', '.join(c.id[:8] + ' ' + c.name for c in children))}")
     if run.params:
         print("\nparams")
         print(table(["key", "value"], sorted(run.params.items()), max_width=60))

@@ -13,16 +13,19 @@ from __future__ import annotations
 import argparse
 import os
 import posixpath
+import re
 import shlex
 import sys
 from typing import Any
 
 from autolog import env
+from autolog.cli.tables import printable
 from autolog.errors import AutologError
 
 ENV_DIR = ".autolog-env"
 DIFF = "environment/git.diff"
 REQUIREMENTS = "environment/requirements.txt"
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,13 +68,14 @@ def plan(store: Any, run_ref: str, reuse_env: bool = False, python: str | None =
     tags = rec.tags
     problems: list[str] = []
     artifacts = {a.path for a in store.list_artifacts(rec.id)}
-    q = shlex.quote
+    q = quote
+    remote = tags.get("git.remote")
     lines = [
         "#!/usr/bin/env bash",
-        f"# Rebuild run {rec.name!r} ({rec.id}) of experiment {rec.experiment!r},",
-        f"# started by {rec.user or '?'} on {tags.get('host', rec.host or '?')}, status {rec.status}.",
+        comment(f"Rebuild run {rec.name!r} ({rec.id}) of experiment {rec.experiment!r},"),
+        comment(f"started by {rec.user or '?'} on {tags.get('host', rec.host or '?')}, status {rec.status}."),
         "# Run these steps at the top of a fresh clone of the run's repository"
-        + (f":\n#   git clone {tags['git.remote']} repro && cd repro" if tags.get("git.remote") else "."),
+        + (":\n" + comment(f"  git clone {q(_clone_url(remote))} repro && cd repro") if remote else "."),
         "set -euo pipefail",
         "",
         "# 1. The code: the run's commit plus the uncommitted changes it ran with.",
@@ -89,31 +93,76 @@ def plan(store: Any, run_ref: str, reuse_env: bool = False, python: str | None =
     lines += ["", "# 2. The environment."]
     if reuse_env:
         python = python or sys.executable
-        lines.append(f"# --reuse-env: the current environment ({python}); the run used Python {tags.get('python.version', '?')}.")
+        lines.append(comment(f"--reuse-env: the current environment ({python}); the run used Python {tags.get('python.version', '?')}."))
     else:
         python = f"{ENV_DIR}/bin/python"
-        lines.append(f"# The run used Python {tags.get('python.version', '?')} ({tags.get('python.executable', '?')}).")
+        lines.append(comment(f"The run used Python {tags.get('python.version', '?')} ({tags.get('python.executable', '?')})."))
         lines.append(f"python3 -m venv {ENV_DIR}")
         if REQUIREMENTS in artifacts:
             lines.append(f"{ENV_DIR}/bin/python -m pip install -r {q(store.artifact_file(rec.id, REQUIREMENTS))}")
         else:
             problems.append("the run recorded no requirements.txt; the environment is built empty")
     lines += ["", "# 3. The run's command, from the same folder, with the same seed."]
-    command, cmd_problems = _command(tags, python)
+    notebook = next((a for a in sorted(artifacts) if a.startswith("source/") and a.endswith(".ipynb")), None)
+    if tags.get("source.entry_point") == "notebook" and notebook:
+        # The saved notebook (outputs stripped) re-executed headless, named as the original.
+        lines.append(f"# The run came from notebook {tags.get('source.notebook', notebook)!r}; re-executed with nbconvert.")
+        name = posixpath.basename(notebook)[: -len(".ipynb")]
+        command = [python, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=-1",
+                   "--output-dir", ".", "--output", f"{name}-reproduced", store.artifact_file(rec.id, notebook)]
+        cmd_problems: list[str] = []
+    else:
+        command, cmd_problems = _command(tags, python)
     problems += cmd_problems
     cwd = tags.get("source.cwd", ".")
     if command:
         if cwd not in (".", "") and not os.path.isabs(cwd):
             lines.append(f"cd {q(cwd)}")
         variables = {k[len("env."):]: v for k, v in sorted(tags.items()) if k.startswith("env.")}
+        for name in [n for n in variables if not _VARIABLE.fullmatch(n)]:
+            # Pasted unquoted before `=`, a name like `X;touch pwned` would be a command.
+            problems.append(f"left out the recorded environment variable {name!r}: not a valid variable name")
+            del variables[name]
         if "seed" in rec.params:
             variables[env.AUTOLOG_SEED] = rec.params["seed"]
         variables[env.AUTOLOG_REPRODUCES] = rec.id
         variables[env.AUTOLOG_URI] = store.root
-        lines.append(" ".join(f"{k}={q(v)}" for k, v in variables.items()) + " " + shlex.join(command))
-    lines += ["", f"# Then compare: autolog --store {q(store.root)} compare {rec.id[:8]} <new run>"]
-    notes = [f"# WARNING: {p}" for p in problems]
+        if notebook and command[1:3] == ["-m", "jupyter"]:
+            variables["JPY_SESSION_NAME"] = tags.get("source.notebook", notebook)
+        lines.append(" ".join(f"{k}={q(v)}" for k, v in variables.items()) + " " + " ".join(q(a) for a in command))
+    lines += ["", comment(f"Then compare: autolog --store {q(store.root)} compare {rec.id[:8]} <new run>")]
+    notes = [comment(f"WARNING: {p}") for p in problems]
     return "\n".join(lines[:4] + notes + lines[4:]) + "\n", problems
+
+
+def quote(value: str) -> str:
+    """``value`` as one bash word: ``shlex.quote``, or ``$'...'`` with escapes when it holds control characters.
+
+    Both are inert in bash; the ``$'...'`` form also keeps the printed script free of raw
+    terminal escapes and newlines.
+    """
+    value = str(value)
+    if value.isprintable():
+        return shlex.quote(value)
+    return "$'" + "".join(_ESCAPES.get(ch) or (ch if ch.isprintable() else _escape(ord(ch))) for ch in value) + "'"
+
+
+_ESCAPES = {"\\": "\\\\", "'": "\\'", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape(code: int) -> str:
+    # bash's $'...' escapes: \xHH is a byte, so only ASCII uses it; \u/\U give UTF-8.
+    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def comment(text: str) -> str:
+    """One ``#`` comment line: control characters (newlines above all) shown escaped, so nothing recorded becomes a command."""
+    return "# " + printable(text)
+
+
+def _clone_url(remote: str) -> str:
+    # A redacted password cannot clone; without user-info git asks for credentials.
+    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*\*\*\*[^/@]*@", r"\1", remote)
 
 
 def _has_patch(path: str) -> bool:
