@@ -66,3 +66,11 @@ class ReadOnlyStore(AutologError, PermissionError):
 
 class CorruptArtifact(InvalidPath):
     """A stored artifact record is unsafe or broken (escaping path, malformed digest, lost blob)."""
+
+
+class InvalidModel(AutologError, LookupError, ValueError):
+    """A run has no saved model, or one another integration's loader must read."""
+
+
+class StoreLocked(AutologError, TimeoutError):
+    """Another process held the store's write lock for longer than ``AUTOLOG_LOCK_TIMEOUT``."""

@@ -19,14 +19,13 @@ Written per run — tags: ``git.commit``, ``git.branch`` (or ``git.detached``), 
 
 from __future__ import annotations
 
-import atexit
 import os
 import sys
 import threading
 import time
 from typing import Any
 
-from autolog import env
+from autolog import env, process
 from autolog import reporting as safety
 from autolog.secrets import redact_argv, scrub, scrub_diff
 
@@ -139,6 +138,7 @@ class Capture:
         self.repo_root: str | None = None
         self.step = ""
         self._written = False
+        self._pid = os.getpid()  # a forked child has no capture thread: it never waits for one
         self._lock = threading.Lock()
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._work, name=f"autolog-capture-{run.id[:8]}", daemon=True)
@@ -165,9 +165,11 @@ class Capture:
                     self.failed.append(f"{name}: {_reason(exc)}")
                     self.error = exc
             self.write()
+        except Exception as exc:  # a store that refuses (locked, full): one warning, never a thread traceback
+            safety.warn_once("capture-write", f"autolog: could not record the environment of run {self.run.id[:8]}: {type(exc).__name__}: {exc}")
         finally:
             self.done.set()
-            if not getattr(self.run, "wait_for_capture", True):
+            if not self.run.wait_for_capture:
                 _captures.pop(self.run.id, None)
 
     def _source(self) -> None:
@@ -176,6 +178,12 @@ class Capture:
         snap = self.snap
         self.tags["source.command"] = _clip(shlex.join(redact_argv(snap["argv"])))
         self.tags["source.entry_point"] = snap["entry"]  # made relative to the repository by _git
+        if snap["entry"] == "notebook":
+            from autolog.capture import notebook
+
+            tags, artifacts = notebook.capture()
+            self.tags.update(tags)
+            self.artifacts.update(artifacts)
         if snap["cwd"]:
             self.tags["source.cwd"] = snap["cwd"]
         for key, value in snap["env"].items():
@@ -197,8 +205,11 @@ class Capture:
         if base is None:
             raise CaptureError("the working directory no longer exists")
         store_root = getattr(self.run.store, "root", None)
+        # The script or notebook that runs is always kept in the diff when git does not track it.
+        entry_file = snap.get("main_file") or self.tags.get("source.notebook")
+
         def query():
-            return git_state(base, exclude=[store_root] if store_root else [])
+            return git_state(base, exclude=[store_root] if store_root else [], entry=entry_file)
 
         # A script runs the code read at its start: one git query per folder and process.
         # Notebooks and shells change code between runs, so they ask git every time.
@@ -266,7 +277,7 @@ class Capture:
         a 10 ms fit must not pay for reading every installed package; the capture
         thread writes into the ended run when it is done, and exit waits for it.
         """
-        if not getattr(self.run, "wait_for_capture", True) and not self.done.is_set():
+        if self._pid != os.getpid() or (not self.run.wait_for_capture and not self.done.is_set()):
             return
         timeout = capture_timeout()
         if not self.done.wait(timeout):
@@ -384,11 +395,19 @@ def capture_of(run_id: str) -> Capture | None:
 
 def _finish_at_exit() -> None:
     # Captures of fit runs that were not waited for: give them what is left of the budget.
-    deadline = time.monotonic() + capture_timeout()
+    deadline = min(time.monotonic() + capture_timeout(), process.exit_deadline() or float("inf"))
     for capture in list(_captures.values()):
         if not capture.done.wait(max(0.0, deadline - time.monotonic())):
             capture.failed.append(f"{capture.step}: not finished when the process exited")
             capture.write()
 
 
-atexit.register(_finish_at_exit)
+def _reset_in_child() -> None:
+    # The parent's capture threads do not exist in a forked child; their runs are the parent's.
+    global _cache_lock
+    _captures.clear()
+    _cache_lock = threading.Lock()
+
+
+process.on_exit("finish environment captures", _finish_at_exit, process.FINISH_CAPTURES)
+process.on_fork_child("environment capture", _reset_in_child)

@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any
 
-from autolog import env
+from autolog import env, process
 from autolog.errors import InvalidName, InvalidType
 
 DEFAULT_INTERVAL = 10.0
@@ -80,6 +80,7 @@ class Sampler:
         self._lock = threading.Lock()
         self._last = time.monotonic()
         self._stop = threading.Event()
+        self._pid = os.getpid()  # a forked child has no sampler thread and never stops this one
         self._thread = threading.Thread(target=self._loop, name=f"autolog-sysmetrics-{run.id[:8]}", daemon=True)
 
     def start(self) -> None:
@@ -148,6 +149,8 @@ class Sampler:
 
     def stop(self, run: Any = None, status: str | None = None) -> None:
         """End hook: stop the thread, take a last sample when the previous one is over a second old."""
+        if self._pid != os.getpid():
+            return
         self._stop.set()
         # A sampler still importing psutil has nothing to record yet: a short fit must not
         # wait for that; the thread sees the stop flag and ends by itself.
@@ -249,6 +252,14 @@ def visible_gpus(count: int) -> list[int]:
         if int(part) < count:
             out.append(int(part))
     return out
+
+
+def _reset_in_child() -> None:
+    # The samplers' threads are the parent's: a child started from a sampled run samples nothing.
+    _samplers.clear()
+
+
+process.on_fork_child("system metrics", _reset_in_child)
 
 
 # -- hardware --------------------------------------------------------------------------

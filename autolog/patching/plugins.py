@@ -364,9 +364,10 @@ def _check_only(only: Iterable[str] | None, known: dict[str, Integration]) -> li
 
 
 def _configure_repro(capture_env: bool, log_system_metrics: bool) -> None:
-    repro = sys.modules.get("autolog.capture.seeding")
-    if repro is not None and hasattr(repro, "configure"):
-        repro.configure(capture_env=capture_env, log_system_metrics=log_system_metrics)
+    # `import autolog` has imported seeding already (it registers the run-start capture).
+    from autolog.capture import seeding
+
+    seeding.configure(capture_env=capture_env, log_system_metrics=log_system_metrics)
 
 
 def enable_integration(name: str, **opts: Any) -> bool:

@@ -22,11 +22,12 @@ class RunReader:
 
     def _flush_own_writes(self) -> None:
         # Reads see what this process logged: points still queued are written first.
-        from autolog.store.writer import _writers
+        from autolog.process import lock_timeout
+        from autolog.store.writer import existing_writer
 
-        writer = _writers.get(self.root)
+        writer = existing_writer(self.root)
         if writer is not None and writer.pending():
-            writer.flush(timeout=10.0)  # a hung disk must not hang every read
+            writer.flush(timeout=lock_timeout())  # a locked or hung store must not hang every read
 
     # -- experiments -------------------------------------------------------------------
     def list_experiments(self) -> list[Experiment]:

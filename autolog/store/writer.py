@@ -4,28 +4,41 @@ The training thread only appends a ``(step, value, time)`` tuple to the list of 
 series (atomic under the GIL). A daemon thread wakes every ``interval`` seconds, or
 early when a queue passes ``batch_size`` points, and commits everything queued in one
 transaction. When the
-queue reaches ``limit`` the caller waits for room instead of growing memory or
-dropping points. A failed write (disk full, database locked for minutes) keeps
-its points for the next attempt and warns once until writing works again.
+queue reaches ``limit`` the caller waits for room instead of growing memory. A failed
+write (disk full, database locked for minutes) keeps its points for the next attempt and
+warns once until writing works again; points waiting for that retry count toward
+``limit`` too.
+
+Bounds: every wait on the caller's thread ends within ``AUTOLOG_LOCK_TIMEOUT``
+(``autolog.process.lock_timeout()``). When the store still refuses after that wait and the
+queue is full, the newest points of the full queue are dropped, counted, warned about once,
+and reported at exit, so memory stays bounded. Run updates (params, tags, a run's end)
+that could not be made on the caller's thread are queued here with ``defer`` and retried
+in order by the writer thread: updates first, then points, then run ends.
+
+The thread starts on first use, so a forked child that never logs starts none.
 """
 
 from __future__ import annotations
 
-import atexit
-import os
+import sqlite3
 import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from autolog import env
+from autolog import env, process
 
 PRESSURE = 50_000  # queued points of one key at which the hot path wakes the writer
 
 # One chunk: (run_id, key, [(step, value, time_s), ...]).
 Chunk = tuple[str, str, Sequence[tuple[int, float, float]]]
 WriteFn = Callable[[list[Chunk]], None]
+# A deferred store call: (what it records, in words for warnings; the call).
+Op = tuple[str, Callable[[], None]]
+# Errors after which a store call is worth retrying later (locked, disk full, I/O).
+RETRYABLE = (sqlite3.OperationalError, OSError)
 
 
 class BatchWriter:
@@ -42,12 +55,16 @@ class BatchWriter:
         batch_size: int = 50_000,
         limit: int | None = None,
         name: str = "autolog-writer",
+        key: Any = None,
     ) -> None:
         self.write = write
         self.interval = interval if interval is not None else env.number(env.AUTOLOG_FLUSH_INTERVAL, 0.2)
         self.batch_size = batch_size
         self.limit = int(limit if limit is not None else env.number(env.AUTOLOG_QUEUE_LIMIT, 1_000_000))
+        self.key = key
         self.points_written = 0
+        self.points_dropped = 0
+        self.dropped: dict[tuple[str, str], int] = {}  # (run_id, key) -> points dropped while the store refused
         self.failures = 0
         self.last_error: BaseException | None = None
         self._name = name
@@ -56,11 +73,14 @@ class BatchWriter:
         self._pending_n = 0  # points in _pending
         self._inflight = 0  # points taken from the queues whose write has not returned yet
         self._drains = 0  # finished write attempts (flush with a deadline waits on it)
+        self._ops: list[Op] = []  # deferred run updates, retried before the points
+        self._final_ops: list[Op] = []  # deferred run ends, retried after the points
+        self._ops_lock = threading.Lock()
+        self._refusing = False  # the store refused for a whole lock timeout: full queues drop
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._start_thread()
 
     def series(self, run_id: str, key: str) -> list:
         """The list that ``(step, value, time)`` points of ``key`` in run ``run_id`` go to.
@@ -71,6 +91,7 @@ class BatchWriter:
         found = self._series.get((run_id, key))
         if found is None:
             found = self._series.setdefault((run_id, key), [])
+        self.ensure_thread()
         return found
 
     def forget_run(self, run_id: str) -> None:
@@ -79,11 +100,23 @@ class BatchWriter:
             self._series.pop(ident, None)
 
     # -- thread ------------------------------------------------------------------------
-    def _start_thread(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
-        self._thread.start()
+    def ensure_thread(self) -> None:
+        """Start the writer thread unless it runs (first use, after ``close`` or in a forked child)."""
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            return
+        with _registry_lock:
+            thread = self._thread
+            if thread is None or not thread.is_alive():
+                self._stop = threading.Event()
+                self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+                self._thread.start()
+                if self.key is not None:
+                    _writers.setdefault(self.key, self)
+        process.install_sigterm_flush()
 
     def _loop(self) -> None:
+        process.mark_background()
         while not self._stop.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
@@ -96,6 +129,8 @@ class BatchWriter:
         self._inflight = self._pending_n
         self._pending = []
         self._pending_n = 0
+        if self._inflight >= self.limit:
+            return chunks  # retry what failed first; the queues wait (and drop when full)
         for (run_id, key), buffer in list(self._series.items()):
             n = len(buffer)
             if n:
@@ -112,48 +147,126 @@ class BatchWriter:
         if not self._lock.acquire(timeout=timeout if block else 0):
             return False
         try:
-            chunks = self._collect()
-            if not chunks:
-                return True
-            try:
-                self.write(chunks)
-            except Exception as exc:  # keep the points; warn once until writing recovers
-                self._pending = chunks
-                self._pending_n = self._inflight
-                self._inflight = 0
-                self._on_failure(exc)
+            if self._ops and not self._run_ops(self._ops):
                 return False
-            written = self._inflight
-            self.points_written += written
-            self._inflight = 0
+            chunks = self._collect()
+            written = 0
+            if chunks:
+                try:
+                    self.write(chunks)
+                except Exception as exc:  # keep the points; warn once until writing recovers
+                    self._pending = chunks
+                    self._pending_n = self._inflight
+                    self._inflight = 0
+                    self._on_failure(exc)
+                    return False
+                written = self._inflight
+                self.points_written += written
+                self._inflight = 0
+            if self._final_ops and not self._run_ops(self._final_ops):
+                return False
             if self.failures:
                 self.failures = 0
                 self.last_error = None
-                _warn(f"autolog: writing metrics works again; {written} delayed points were written")
+                self._refusing = False
+                _warn(f"autolog: writing to the store works again; {written} delayed points and the delayed run updates were written")
             return True
         finally:
             self._drains += 1
             self._lock.release()
+
+    def _run_ops(self, ops: list[Op]) -> bool:
+        """Make the deferred store calls in ``ops`` in order; False when the store still refuses."""
+        while True:
+            with self._ops_lock:
+                if not ops:
+                    return True
+                what, call = ops[0]
+            try:
+                call()
+            except RETRYABLE as exc:
+                self._on_failure(exc)
+                return False
+            except Exception as exc:  # not retryable (a param conflict, a deleted run): say what is lost
+                _warn(f"autolog: {what} could not be recorded and is dropped ({type(exc).__name__}: {exc})")
+            with self._ops_lock:
+                ops.pop(0)
 
     def _on_failure(self, exc: BaseException) -> None:
         self.failures += 1
         self.last_error = exc
         if self.failures == 1:
             points = sum(len(c[2]) for c in self._pending)
-            _warn(f"autolog: could not write {points} metric points ({type(exc).__name__}: {exc}); they are kept and retried, training goes on")
+            updates = len(self._ops) + len(self._final_ops)
+            _warn(
+                f"autolog: could not write {points} metric points and {updates} run updates to the store "
+                f"({type(exc).__name__}: {exc}); they are kept and retried in the background, training goes on"
+            )
+
+    # -- deferred run updates ----------------------------------------------------------
+    def defer(self, what: str, call: Callable[[], None], final: bool = False, error: BaseException | None = None) -> None:
+        """Queue a store call that could not be made now; the writer thread retries it in order.
+
+        ``final`` calls (a run's end) go after the points queued so far, the others before.
+        ``error``: why the call failed on the caller's thread (warned about once, like a failed write).
+        """
+        with self._ops_lock:
+            (self._final_ops if final else self._ops).append((what, call))
+        if error is not None:
+            self._on_failure(error)
+        self.ensure_thread()
+        self._wake.set()
+
+    def has_deferred(self) -> bool:
+        """Whether store calls are waiting for a retry (later calls must queue behind them)."""
+        return bool(self._ops or self._final_ops)
+
+    def deferred(self) -> list[str]:
+        """What the waiting store calls record, in words, oldest first."""
+        with self._ops_lock:
+            return [what for what, _call in self._ops + self._final_ops]
 
     # -- caller side -------------------------------------------------------------------
     def pressure(self, queue: list) -> None:
-        """Called by the hot path when a queue is long: wake the writer, wait while full."""
+        """Called by the hot path when a queue is long: wake the writer, wait (bounded) while full.
+
+        Points of failed writes and of the write in progress count toward ``limit``: a store
+        that keeps failing must not let memory grow. After ``AUTOLOG_LOCK_TIMEOUT`` the newest
+        points of the full queue are dropped, and later full queues drop at once until a write
+        succeeds again.
+        """
+        self.ensure_thread()
         self._wake.set()
-        waited = 0.0
-        # Points of failed writes count too: a store that keeps failing must not let memory grow.
-        while (len(queue) >= self.limit or self._pending_n >= self.limit) and waited < 60.0:
-            if self._thread is None or not self._thread.is_alive():
-                self._drain(block=True)
-                break
-            time.sleep(0.002)
-            waited += 0.002
+        if not self._full(queue):
+            return
+        if not self._refusing:
+            deadline = time.monotonic() + process.lock_timeout()
+            while self._full(queue) and time.monotonic() < deadline:
+                thread = self._thread
+                if thread is None or not thread.is_alive():
+                    self._drain(block=True, deadline=deadline)
+                    break
+                time.sleep(0.002)
+            if not self._full(queue):
+                return
+            self._refusing = True
+        self._drop(queue)
+
+    def _full(self, queue: list) -> bool:
+        return len(queue) + self._pending_n + self._inflight >= self.limit
+
+    def _drop(self, queue: list) -> None:
+        n = len(queue)
+        del queue[:n]
+        ident = next((i for i, q in list(self._series.items()) if q is queue), ("?", "?"))
+        self.dropped[ident] = self.dropped.get(ident, 0) + n
+        self.points_dropped += n
+        if self.points_dropped == n:
+            _warn(
+                f"autolog: the store has refused writes for over {process.lock_timeout():g} s with {self.limit} points waiting "
+                f"(AUTOLOG_QUEUE_LIMIT); {n} newest points of metric {ident[1]!r} were dropped to keep memory bounded, "
+                "and every further full queue is dropped until the store accepts writes (counts are reported at exit)"
+            )
 
     def pending(self) -> int:
         """Points not yet durable."""
@@ -165,19 +278,21 @@ class BatchWriter:
         With a ``timeout`` (and always while the interpreter exits) the writer thread does
         the writing and the caller only waits, so a store that blocks cannot hold it longer.
         """
-        if timeout is None and _exit_deadline is None:
-            self._drain(block=True)
+        exit_deadline = process.exit_deadline()
+        if timeout is None and exit_deadline is None:
+            # On the caller's thread, bounded: waiting for the lock and each transaction's lock wait.
+            self._drain(block=True, deadline=time.monotonic() + process.lock_timeout())
             return self.pending()
         deadline = time.monotonic() + timeout if timeout is not None else float("inf")
-        if _exit_deadline is not None:
-            deadline = min(deadline, _exit_deadline)
+        if exit_deadline is not None:
+            deadline = min(deadline, exit_deadline)
         thread = self._thread
         if thread is None or not thread.is_alive() or thread is threading.current_thread():
             self._drain(block=True, deadline=deadline)
             return self.pending()
         # After two finished attempts the second one started after this call.
         target = self._drains + 2
-        while self.pending() and time.monotonic() < deadline:
+        while (self.pending() or self.has_deferred()) and time.monotonic() < deadline:
             self._wake.set()
             time.sleep(0.002)
             if self._drains >= target and self.failures:
@@ -189,26 +304,33 @@ class BatchWriter:
         left = self.flush(timeout)
         self._stop.set()
         self._wake.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
             # A thread stuck in a blocked write is a daemon: do not wait for it past the flush.
-            self._thread.join(timeout=0.0 if left else 1.0)
+            thread.join(timeout=0.0 if left or self.has_deferred() else 1.0)
+            if not thread.is_alive():
+                self._thread = None  # a later use starts a fresh one
         return left
 
-    def _after_fork(self) -> None:
-        # The child inherited the parent's queues; those points are the parent's to write.
-        self._series = {}
+    def after_fork(self) -> None:
+        """In a forked child: forget the parent's points and thread; start again on first use."""
+        # The same lists stay registered (runs cache them), emptied: those points are the parent's.
+        for queue in list(self._series.values()):
+            queue.clear()
         self._pending = []
         self._pending_n = self._inflight = 0
+        self._ops, self._final_ops = [], []
+        self.failures, self.last_error, self._refusing = 0, None, False
+        self.points_dropped, self.dropped = 0, {}
         self._lock = threading.Lock()
+        self._ops_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
-        self._start_thread()
+        self._thread = None
 
 
 _writers: dict[Any, BatchWriter] = {}
 _registry_lock = threading.Lock()
-# Set when the interpreter starts exiting: every flush from then on ends by this time.
-_exit_deadline: float | None = None
 
 
 def writer_for(key: Any, write: WriteFn) -> BatchWriter:
@@ -218,18 +340,20 @@ def writer_for(key: Any, write: WriteFn) -> BatchWriter:
         with _registry_lock:
             found = _writers.get(key)
             if found is None:
-                if not _writers:
-                    # Registered now, after the API's own exit hook that ends open runs, so
-                    # that (atexit runs last-in first-out) the deadline is set before it.
-                    atexit.register(_begin_exit)
-                found = _writers[key] = BatchWriter(write)
+                found = _writers[key] = BatchWriter(write, key=key)
     return found
 
 
-def _begin_exit() -> None:
-    global _exit_deadline
-    if _exit_deadline is None:
-        _exit_deadline = time.monotonic() + env.number(env.AUTOLOG_EXIT_TIMEOUT, 5.0)
+def existing_writer(key: Any) -> BatchWriter | None:
+    """The writer of one store if this process has one (reads flush it first)."""
+    return _writers.get(key)
+
+
+def close_writer(key: Any, timeout: float | None = None) -> int:
+    """Flush and stop the writer of one store (``Store.close``); return the points left unwritten."""
+    with _registry_lock:
+        found = _writers.pop(key, None)
+    return found.close(timeout) if found is not None else 0
 
 
 def flush_all(timeout: float | None = None) -> int:
@@ -243,22 +367,33 @@ def _warn(message: str) -> None:
 
 
 def _flush_at_exit() -> None:
-    timeout = env.number(env.AUTOLOG_EXIT_TIMEOUT, 5.0)
-    _begin_exit()
-    left = 0
-    for w in list(_writers.values()):
-        left += w.close(max(0.0, (_exit_deadline or 0.0) - time.monotonic()))
-    if left:
-        import sys
+    # Exit steps run in order: the runs have ended (their ends queued here if the store refused).
+    timeout = process.exit_timeout()
+    deadline = process.exit_deadline() or time.monotonic() + timeout
+    left, lost, dropped = 0, [], 0
+    with _registry_lock:
+        writers = list(_writers.values())
+        _writers.clear()
+    for w in writers:
+        left += w.close(max(0.0, deadline - time.monotonic()))
+        lost += w.deferred()
+        dropped += w.points_dropped
+    import sys
 
+    if left:
         print(f"autolog: {left} metric points could not be written within {timeout:g} s at exit", file=sys.stderr)
+    if lost:
+        print(f"autolog: not recorded because the store refused writes: {'; '.join(lost)}", file=sys.stderr)
+    if dropped:
+        print(f"autolog: {dropped} metric points were dropped while the store refused writes (AUTOLOG_QUEUE_LIMIT)", file=sys.stderr)
 
 
 def _reset_in_child() -> None:
-    for w in _writers.values():
-        w._after_fork()
+    global _registry_lock
+    _registry_lock = threading.Lock()  # another thread may have held it at the fork
+    for w in list(_writers.values()):
+        w.after_fork()
 
 
-atexit.register(_flush_at_exit)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_in_child)
+process.on_exit("flush writers", _flush_at_exit, process.FLUSH_WRITERS)
+process.on_fork_child("writers", _reset_in_child)

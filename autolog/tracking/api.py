@@ -3,21 +3,28 @@
 The active run is kept per thread and per asyncio task with ``contextvars``: a fit in a
 worker thread never logs into the main thread's run by accident. ``log_metric`` is the
 hot path: it validates cheaply and appends to the store's writer queue.
+
+Only this process ends the runs it started: at exit (``autolog.process``) the runs it
+left open end FINISHED (FAILED after an uncaught exception); a forked child never ends
+its parent's runs. With no active run, ``log_*`` calls go to the run that
+``set_implicit_run_provider``'s provider names (the run lifecycle: right after an
+autologged fit, its run), else to a new run.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextvars
+import itertools
 import os
+import sqlite3
 import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from autolog import env, validation
-from autolog.errors import InvalidState, InvalidType
+from autolog import env, process, validation
+from autolog.errors import InvalidState, InvalidType, StoreLocked
 from autolog.store.writer import PRESSURE, flush_all, writer_for
 
 if TYPE_CHECKING:
@@ -38,16 +45,25 @@ _last_run: ActiveRun | None = None
 
 # Called with (run, options) after a run is created: environment capture, system metrics.
 run_start_hooks: list[Callable[[ActiveRun, dict], None]] = []
+# Names the run log_* calls go to when none is active (set by the run lifecycle), or None.
+_implicit_provider: Callable[[], ActiveRun | None] | None = None
 
 _time = time.time
 
 
 # -- stores and experiments -------------------------------------------------------------
-def open_store(uri: str | os.PathLike | None = None) -> SQLiteStore:
-    """Open (creating if needed) the store at ``uri``; default ``$AUTOLOG_URI`` or ``./autolog-runs``."""
+def open_store(uri: str | os.PathLike | None = None, *, create: bool = True) -> SQLiteStore:
+    """Open (creating if needed) the store at ``uri``; default ``$AUTOLOG_URI``, else the discovered one.
+
+    The discovered store is the first ``autolog-runs`` found walking up to the git root,
+    else ``autolog-runs`` at the git root (see ``autolog.store.discovery``). With
+    ``create=False`` a folder holding no store raises StoreNotFound instead of becoming one.
+    Usable as ``with open_store(path) as store:`` (closes its connections at the end).
+    """
     if uri is not None and not isinstance(uri, (str, os.PathLike)):
         raise InvalidType(f"store uri must be a str or os.PathLike, got {type(uri).__name__} {uri!r}")
-    path = os.fspath(uri) if uri is not None else env.store_uri()
+    # No argument: the store set_store() chose, else the default.
+    path = os.fspath(uri) if uri is not None else (_store_uri or env.store_uri())
     if not path.strip():
         raise validation.InvalidName("store uri must not be empty")
     key = os.path.abspath(os.path.expanduser(path))
@@ -57,20 +73,22 @@ def open_store(uri: str | os.PathLike | None = None) -> SQLiteStore:
             from autolog.store.sqlite import SQLiteStore
 
 
-            store = _stores[key] = SQLiteStore(path)
+            store = _stores[key] = SQLiteStore(path, create=create)
         return store
 
 
 def set_store(uri: str | os.PathLike) -> SQLiteStore:
     """Make ``uri`` the store new runs are written to and return it."""
     global _store_uri
+    if uri is None:  # None would silently mean the default store
+        raise InvalidType("set_store needs a store path or URI, got None")
     store = open_store(uri)
     _store_uri = store.root
     return store
 
 
 def get_store() -> SQLiteStore:
-    """The store new runs go to (``set_store``, else ``$AUTOLOG_URI``, else ``./autolog-runs``)."""
+    """The store new runs go to (``set_store``, else ``$AUTOLOG_URI``, else the discovered ``autolog-runs``)."""
     return open_store(_store_uri)
 
 
@@ -97,7 +115,6 @@ def current_experiment() -> str:
 def _push(run: ActiveRun) -> None:
     _stack.set(_stack.get() + (run,))
     _current.set(run)
-    run._pop = _remove
 
 
 def _remove(run: ActiveRun) -> None:
@@ -121,9 +138,16 @@ def last_run() -> ActiveRun | None:
     return _last_run
 
 
-def _set_last_run(run: ActiveRun) -> None:
+def set_last_run(run: ActiveRun) -> None:
+    """Make ``run`` what ``last_run()`` returns (the run lifecycle calls it after a fit)."""
     global _last_run
     _last_run = run
+
+
+def set_implicit_run_provider(provider: Callable[[], ActiveRun | None] | None) -> None:
+    """Let ``provider()`` name the run that ``log_*`` calls with no active run go to (None: a new run)."""
+    global _implicit_provider
+    _implicit_provider = provider
 
 
 def start_run(
@@ -153,7 +177,6 @@ def start_run(
         InvalidState: a run is active and ``nested`` is False.
         TypeError/ValueError: a bad name, experiment or tag, before anything is written.
     """
-    _after_fit.set(None)
     active = _current.get()
     if active is not None and active.program_run:
         nested = True  # under `autolog run`, the script's own runs are children of the program's run
@@ -166,16 +189,23 @@ def start_run(
     if tags is not None and not isinstance(tags, dict):
         raise InvalidType(f"tags must be a dict, got {type(tags).__name__}")
     store = get_store()
-    if run_id is not None:
-        record = store.reopen_run(run_id)
-    else:
-        parent = parent_run_id or (active.id if nested and active is not None else None)
-        exp = experiment or (active.experiment if nested and active is not None else current_experiment())
-        record = store.create_run(exp, name or _default_name(), parent_run_id=parent, tags=tags, source=_source())
+    try:
+        if run_id is not None:
+            record = store.reopen_run(run_id)
+        else:
+            parent = parent_run_id or (active.id if nested and active is not None else None)
+            exp = experiment or (active.experiment if nested and active is not None else current_experiment())
+            record = store.create_run(exp, name or _default_name(), parent_run_id=parent, tags=tags, source=_source())
+    except sqlite3.OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise
+        raise StoreLocked(
+            f"could not start a run: another process held the write lock of store {store.root} for over "
+            f"{process.lock_timeout():g} s (AUTOLOG_LOCK_TIMEOUT)"
+        ) from exc
     from autolog.tracking.run import ActiveRun
 
-
-    run = ActiveRun(store, record, writer_for(store.root, store.write_series))
+    run = ActiveRun(store, record, writer_for(store.root, store.write_series), on_end=_remove)
     with _state_lock:
         _open_runs[run.id] = run
         pending = dict(_pending_params)
@@ -190,7 +220,9 @@ def start_run(
 
 
 def _default_name() -> str:
-    return f"run-{time.strftime('%m%d-%H%M%S')}"
+    from autolog.capture.notebook import name_prefix
+
+    return f"{name_prefix() or 'run'}-{time.strftime('%m%d-%H%M%S')}"
 
 
 def _source() -> str:
@@ -212,17 +244,12 @@ def end_run(status: str = "FINISHED") -> None:
         run.end(status)
 
 
-_after_fit: contextvars.ContextVar[ActiveRun | None] = contextvars.ContextVar("autolog_after_fit", default=None)
-
-
-def _set_after_fit(run: ActiveRun) -> None:
-    _after_fit.set(run)
-
-
 def _implicit_run() -> ActiveRun:
-    # Right after an autologged fit (no user run), log_* calls go into that fit's run;
-    # otherwise, like MLflow, logging with no active run starts one, ended at exit.
-    fit = _after_fit.get()
+    # Right after an autologged fit (no user run), log_* calls go into that fit's run (the
+    # run lifecycle decides, see set_implicit_run_provider); otherwise, like MLflow, logging
+    # with no active run starts one, ended at exit.
+    provider = _implicit_provider
+    fit = provider() if provider is not None else None
     if fit is not None and fit.store is get_store():
         return fit
     return start_run()
@@ -265,9 +292,10 @@ def log_metric(key: str, value: float, step: int | None = None, goal: str | None
     if type(value) is not float:
         value = validation.metric_value(value, key)
     if step is None:
-        steps = run._auto_steps
-        step = steps.get(key, -1) + 1
-        steps[key] = step
+        counter = run._auto_steps.get(key)
+        if counter is None:
+            counter = run._auto_steps.setdefault(key, itertools.count())
+        step = next(counter)  # atomic under the GIL: threads logging one key never share a step
     elif type(step) is not int or not -validation.MAX_STEP <= step <= validation.MAX_STEP:
         step = validation.metric_step(step, key)
     queue.append((step, value, _time()))
@@ -328,6 +356,7 @@ def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
 
 def log_param(key: str, value: Any) -> None:
     """Log one param into the active run; params are written once."""
+    validation.check_key(key, "param key")  # before {key: value}: an unhashable key must not raise TypeError
     _run_for(lambda: _check_dict({key: value}, "params", "param key", validation.MAX_PARAM_LENGTH)).log_param(key, value)
 
 
@@ -381,6 +410,8 @@ def log_dict(data: Any, artifact_file: str) -> Artifact:
 
 def flush(timeout: float | None = None) -> int:
     """Block until every metric point logged so far is durable; return points left unwritten."""
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0):
+        raise InvalidType(f"timeout must be None or a number of seconds >= 0, got {type(timeout).__name__} {timeout!r:.80}")
     return flush_all(timeout)
 
 
@@ -389,13 +420,39 @@ def open_runs() -> list[ActiveRun]:
     return list(_open_runs.values())
 
 
+def close_stores() -> None:
+    """Close every store this module opened (their writers stop); the next use opens them again."""
+    with _state_lock:
+        stores = list(_stores.values())
+        _stores.clear()
+    for store in stores:
+        store.close()
+
+
 def _end_open_runs_at_exit() -> None:
+    # Only runs this process started: a forked child leaving must not end its parent's runs.
     failed = getattr(sys, "last_value", None) is not None
+    pid = os.getpid()
     for run in reversed(list(_open_runs.values())):
+        if run.owner_pid != pid:
+            continue
         try:
             run.end("FAILED" if failed else "FINISHED")
         except Exception as exc:  # exit must never hang or crash on our account
             print(f"autolog: could not end run {run.id[:8]} at exit: {exc}", file=sys.stderr)
 
 
-atexit.register(_end_open_runs_at_exit)
+def _reset_in_child() -> None:
+    # The parent's runs stay usable for logging in the child (its points are the child's to
+    # write), but they are not the child's to end; their cached queues are looked up again so
+    # the child's writer thread starts only when the child logs.
+    global _state_lock
+    _state_lock = threading.RLock()
+    for run in [*_open_runs.values(), *_stack.get(), _last_run]:
+        if run is not None:
+            run.forget_queues()
+    _open_runs.clear()
+
+
+process.on_exit("end runs", _end_open_runs_at_exit, process.END_RUNS)
+process.on_fork_child("api", _reset_in_child)

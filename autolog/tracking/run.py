@@ -4,20 +4,27 @@ Integrations log through these methods so that a callback always writes into the
 run it belongs to, whatever thread or context it is called from. Metric logging
 only appends to the store's writer queue; params, tags and artifacts are written
 synchronously because they are rare and their errors must reach the caller.
+
+No call waits longer than ``AUTOLOG_LOCK_TIMEOUT`` for another process's lock: a param, tag
+or in-memory artifact that could not be written in that time, and a run's end that could
+not be recorded for any store error (locked, disk full), is handed to the writer thread,
+which retries it in order; leaving ``with start_run()`` never raises a store error.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from autolog import validation
 from autolog.errors import ArtifactNotFound, InvalidPath
 from autolog.store.artifacts import safe_artifact_path
-from autolog.store.writer import PRESSURE, BatchWriter
+from autolog.store.writer import PRESSURE, RETRYABLE, BatchWriter
 
 if TYPE_CHECKING:
     from autolog.store.base import Artifact, Run
@@ -30,7 +37,7 @@ STEP_LIMIT = validation.MAX_STEP
 class ActiveRun:
     """A run being logged by this process; also a context manager that ends it."""
 
-    def __init__(self, store: SQLiteStore, run: Run, writer: BatchWriter) -> None:
+    def __init__(self, store: SQLiteStore, run: Run, writer: BatchWriter, on_end: Callable[[ActiveRun], None] | None = None) -> None:
         self.store = store
         self.id = run.id
         self.name = run.name
@@ -39,7 +46,8 @@ class ActiveRun:
         self.parent_run_id = run.parent_run_id
         self._writer = writer
         self._series: dict[str, object] = {}  # key -> the writer's queue for it
-        self._auto_steps: dict[str, int] = {}
+        # One counter per key: next() is atomic under the GIL, so threads never share a step.
+        self._auto_steps: dict[str, Iterator[int]] = {}
         self._params: dict[str, str] = {}
         self._goals: dict[str, str] = {}  # metric key -> "min"/"max" already tagged
         # The run `autolog run` starts for a whole program: start_run() inside it nests.
@@ -48,7 +56,15 @@ class ActiveRun:
         self._lock = threading.Lock()
         self.ended = False
         self.status = "RUNNING"
-        self._pop: Callable[[ActiveRun], None] | None = None
+        # Called once after the run ended (the API drops it from the active-run stack).
+        self.on_end = on_end
+        # Only the process that started the run ends it at exit; a forked child never does.
+        self.owner_pid = os.getpid()
+        # Whether the run's end waits for its environment capture (fit runs do not).
+        self.wait_for_capture = True
+        # Per-model state of the autologged fits in this run, kept by the run lifecycle.
+        self.fit_states: list[tuple[Any, dict[str, Any]]] = []
+        self._logged_after_end = False
 
     def __repr__(self) -> str:
         return f"<ActiveRun {self.name!r} id={self.id[:8]} status={self.status}>"
@@ -106,8 +122,10 @@ class ActiveRun:
         if type(value) is not float:
             value = validation.metric_value(value, key)
         if step is None:
-            step = self._auto_steps.get(key, -1) + 1
-            self._auto_steps[key] = step
+            counter = self._auto_steps.get(key)
+            if counter is None:
+                counter = self._auto_steps.setdefault(key, itertools.count())
+            step = next(counter)
         elif type(step) is not int or not -STEP_LIMIT <= step <= STEP_LIMIT:
             # Out-of-range ints would only fail later, inside the writer thread.
             step = validation.metric_step(step, key)
@@ -137,24 +155,24 @@ class ActiveRun:
 
     def log_param(self, key: str, value: Any) -> None:
         """Write one param (written once: another value for the same key raises ParamConflict)."""
-        self.log_params({key: value})
+        self.log_params({validation.check_key(key, "param key"): value})
 
     def log_params(self, params: dict[str, Any]) -> None:
         """Write several params in one transaction, all or nothing."""
         if not isinstance(params, dict):
             raise validation.InvalidType(f"params must be a dict, got {type(params).__name__}")
-        self.store.log_params(self.id, params)
+        self._store_call(f"params {sorted(params)} of run {self.id[:8]}", self.store.log_params, self.id, params)
         self._params.update({k: str(v) for k, v in params.items()})
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set one tag (tags may change)."""
-        self.store.set_tags(self.id, {key: value})
+        self.set_tags({key: value})
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         """Set several tags in one transaction."""
         if not isinstance(tags, dict):
             raise validation.InvalidType(f"tags must be a dict, got {type(tags).__name__}")
-        self.store.set_tags(self.id, tags)
+        self._store_call(f"tags {sorted(tags)} of run {self.id[:8]}", self.store.set_tags, self.id, tags)
 
     def log_artifact(self, local_path: str | os.PathLike, artifact_path: str | None = None) -> Artifact:
         """Store a file under ``artifact_path/`` (a folder inside the run; default: the top)."""
@@ -176,13 +194,21 @@ class ActiveRun:
             raise validation.InvalidType(f"artifact_path must be a str folder inside the run, got {type(artifact_path).__name__} {artifact_path!r}")
         if artifact_path:
             safe_artifact_path(artifact_path)
-        stored = []
+        stored, skipped = [], []
         for folder, _dirs, names in os.walk(local_dir):
             for name in sorted(names):
                 full = os.path.join(folder, name)
                 rel = os.path.relpath(full, local_dir).replace(os.sep, "/")
+                if not os.path.isfile(full):  # a dangling symlink, a FIFO or a socket: no content to copy
+                    skipped.append(rel)
+                    continue
                 path = safe_artifact_path(f"{artifact_path}/{rel}" if artifact_path else rel)
                 stored.append(self.store.log_artifact(self.id, full, path))
+        if skipped:
+            from autolog.reporting import warn_once
+
+            warn_once(f"log_artifacts:{local_dir}:{skipped}", f"autolog: log_artifacts skipped {len(skipped)} entries of {local_dir!r}"
+                      f" that are not regular files (dangling symlinks, FIFOs, sockets): {', '.join(skipped)}")
         return stored
 
     def log_text(self, text: str, artifact_file: str) -> Artifact:
@@ -194,20 +220,57 @@ class ActiveRun:
             data = text.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise validation.InvalidName(f"text must be valid UTF-8 text: {exc}") from None
-        return self.store.log_artifact_bytes(self.id, data, path)
+        return self._store_bytes(data, path)
 
     def log_dict(self, data: Any, artifact_file: str) -> Artifact:
         """Store ``data`` as a JSON artifact."""
         _file_path(artifact_file)
         import json
 
-        return self.log_text(json.dumps(data, indent=2, sort_keys=True, default=str), artifact_file)
+        try:  # e.g. {1: 2, "1": 3}: keys that cannot be sorted, or that would collide as JSON strings
+            text = json.dumps(data, indent=2, sort_keys=True, default=str)
+        except (TypeError, ValueError) as exc:
+            raise validation.InvalidType(f"data cannot be stored as JSON: {exc}") from None
+        return self.log_text(text, artifact_file)
 
     def log_bytes(self, data: bytes, artifact_file: str) -> Artifact:
         """Store raw bytes as an artifact."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise validation.InvalidType(f"data must be bytes, got {type(data).__name__}")
-        return self.store.log_artifact_bytes(self.id, bytes(data), _file_path(artifact_file))
+        return self._store_bytes(bytes(data), _file_path(artifact_file))
+
+    def _store_bytes(self, data: bytes, path: str) -> Artifact:
+        result: list[Artifact] = []
+
+        def store() -> None:
+            result.append(self.store.log_artifact_bytes(self.id, data, path))
+
+        self._store_call(f"artifact {path!r} of run {self.id[:8]}", store)
+        if result:
+            return result[0]
+        import hashlib
+
+        from autolog.store.base import Artifact
+
+        return Artifact(path, len(data), hashlib.sha256(data).hexdigest())  # stored once the store accepts writes
+
+    def _store_call(self, what: str, call: Callable[..., Any], *args: Any, final: bool = False, any_error: bool = False) -> None:
+        """Make a store call now, or hand it to the writer thread when the store is locked.
+
+        Calls queue behind earlier deferred ones so that the store sees them in order.
+        ``any_error``: defer on every store error (a run's end), not only on a lock timeout.
+        """
+        writer = self._writer
+        bound = functools.partial(call, *args) if args else call
+        if writer.has_deferred():
+            writer.defer(what, bound, final)
+            return
+        try:
+            bound()
+        except RETRYABLE as exc:
+            if not (any_error or _locked(exc)):
+                raise
+            writer.defer(what, bound, final, error=exc)
 
     def log_file_copy(self, writer: Callable[[str], Any], artifact_file: str) -> Artifact:
         """Let ``writer(path)`` write a file into a temp folder, then store it as ``artifact_file``."""
@@ -225,8 +288,24 @@ class ActiveRun:
         self._end_hooks.append(hook)
 
     def flush(self) -> None:
-        """Block until every point queued so far is durable."""
+        """Write every point queued so far; waits at most ``AUTOLOG_LOCK_TIMEOUT`` for a locked store."""
         self._writer.flush()
+
+    def forget_queues(self) -> None:
+        """Drop the cached writer queues (after a fork): the next point looks its queue up again."""
+        self._series.clear()
+
+    def logged_after_end(self) -> None:
+        """Note that points or updates went into this run after it ended (``settle`` re-ends it)."""
+        if self.ended:
+            self._logged_after_end = True
+
+    def settle(self) -> None:
+        """Re-end a run logged into after its end: same status, the end time of now."""
+        if self._logged_after_end:
+            self._logged_after_end = False
+            self._writer.flush()
+            self._record_end(self.status)
 
     # -- ending ------------------------------------------------------------------------
     def end(self, status: str = "FINISHED") -> None:
@@ -244,13 +323,24 @@ class ActiveRun:
 
                 report("run-end", exc)
         self._writer.flush()
-        self.store.end_run(self.id, status)
+        self._record_end(status)
         # Points logged after the end (into a finished fit's run) re-register their queues.
         self._series.clear()
         self._writer.forget_run(self.id)
         self.status = status
-        if self._pop is not None:
-            self._pop(self)
+        if self.on_end is not None:
+            self.on_end(self)
+
+    def _record_end(self, status: str) -> None:
+        # Never raises a store error: leaving `with start_run()` must let the user's own
+        # exception through, and a full disk must not crash a finished training.
+        end_time = int(time.time() * 1000)
+        self._store_call(f"the end of run {self.id[:8]} ({status})", self.store.end_run, self.id, status, end_time, final=True, any_error=True)
+
+
+def _locked(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
 
 
 def _local(path: Any, argument: str) -> str:
