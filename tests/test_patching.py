@@ -194,6 +194,39 @@ def test_apply_twice_is_a_noop_and_reverts_nest(fw, name):
     assert fw.fit is original
 
 
+def test_revert_leaves_a_patch_installed_on_top_of_ours(fw, name):
+    original = fw.fit
+    ours_hits: list = []
+    REGISTRY.apply(name, fw, "fit", _count(ours_hits))
+    ours = fw.fit
+
+    def theirs(*args, **kwargs):  # another library (or the user) wraps our wrapper
+        return ("theirs", ours(*args, **kwargs))
+
+    fw.fit = theirs
+    safety.reset_warnings()
+    with pytest.warns(AutologWarning, match=r"fit was replaced after autolog patched it"):
+        assert REGISTRY.revert(name) == 1
+    assert fw.fit is theirs  # not overwritten with the original
+    assert REGISTRY.patched(name) == []
+    fw.fit = original
+
+
+def test_revert_of_the_lower_of_two_own_patches_does_not_warn(fw, name):
+    original = fw.fit
+    other = f"{name}b"
+    REGISTRY.apply(name, fw, "fit", _count([]))
+    REGISTRY.apply(other, fw, "fit", _count([]))
+    top = fw.fit
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        REGISTRY.revert(name)
+    assert fw.fit is top
+    REGISTRY.revert(other)
+    assert fw.fit is not top
+    fw.fit = original
+
+
 # -- safe_wrapper ------------------------------------------------------------------------
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import wrapt
 
-from autolog.reporting import report
+from autolog.reporting import report, warn_once
 
 # True while a patched call is running in this thread/task: nested patched calls
 # (Pipeline.fit -> step.fit, XGBClassifier.fit -> xgboost.train) call straight through.
@@ -220,6 +220,9 @@ class Patch:
     replacement: Any
 
 
+_MISSING = object()
+
+
 class PatchRegistry:
     """Every patch applied, per integration, reverted in reverse order."""
 
@@ -258,13 +261,27 @@ class PatchRegistry:
             self._patches.append(Patch(integration, parent, attribute, original, own, value))
 
     def revert(self, integration: str | None = None) -> int:
-        """Undo the patches of one integration (or all), newest first; return how many."""
+        """Undo the patches of one integration (or all), newest first; return how many.
+
+        An attribute is restored only while our replacement is still the installed one:
+        whoever patched on top of us keeps their patch (one warning names the attribute),
+        and our wrapper inside theirs calls straight through once its integration is off.
+        """
         with self._lock:
             keep: list[Patch] = []
             undo: list[Patch] = []
             for p in self._patches:
                 (undo if integration is None or p.integration == integration else keep).append(p)
+            ours = {id(p.replacement) for p in self._patches}
             for p in reversed(undo):
+                current = getattr(p.parent, "__dict__", {}).get(p.attribute, _MISSING)
+                if current is not p.replacement:
+                    if id(current) not in ours:  # another library's patch, or the user's own assignment
+                        owner = getattr(p.parent, "__qualname__", None) or getattr(p.parent, "__name__", repr(p.parent))
+                        warn_once(f"revert:{id(p.parent)}:{p.attribute}",
+                                  f"autolog: {owner}.{p.attribute} was replaced after autolog patched it; "
+                                  "left as it is, so that replacement stays installed")
+                    continue
                 if p.own:
                     setattr(p.parent, p.attribute, p.original)
                 else:
