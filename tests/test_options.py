@@ -95,3 +95,30 @@ def test_clear_for_one_and_all():
     options.clear_for("never-set")  # no error
     options.clear_for()
     assert options.get("b", "log_models") is True
+
+
+def test_disable_resets_every_option():
+    import autolog as al
+    from autolog import reporting, secrets
+
+    al.autolog(only=["sklearn"], log_models=False, log_every_n_steps=4, silent=True, redact=False)
+    options.set_for("sklearn", {"checkpoint": "best"})
+    assert options.get("sklearn", "log_models") is False and not secrets.enabled()
+    al.autolog(disable=True)
+    assert options.get("sklearn", "log_models") is True and options.get("x", "log_every_n_steps") == 1
+    assert options.get("sklearn", "checkpoint") is None
+    assert secrets.enabled()
+    reporting.reset_warnings()
+    with pytest.warns(reporting.AutologWarning):  # silent=True is undone too
+        reporting.warn_once("after-disable", "autolog: test")
+
+
+def test_log_input_examples_is_gone_and_redact_is_a_flag():
+    import autolog as al
+
+    with pytest.raises(TypeError, match="log_input_examples"):
+        al.autolog(log_input_examples=True)
+    with pytest.raises(TypeError, match="unknown autolog option 'log_input_examples'"):
+        options.validate({"log_input_examples": True})
+    with pytest.raises(TypeError, match="redact"):
+        options.validate({"redact": "no"})
