@@ -7,8 +7,13 @@ the test suite sees our bugs.
 
 from __future__ import annotations
 
+import functools
+import os
+import sys
 import threading
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 from autolog import env
 
@@ -37,7 +42,41 @@ def warn_once(topic: str, message: str) -> None:
     if _silent or env.flag(env.AUTOLOG_SILENT):
         _debug(message)
         return
-    warnings.warn(message, AutologWarning, stacklevel=3)
+    warn_at_user_line(message, AutologWarning)
+
+
+def warn_at_user_line(message: str, category: type[Warning] = AutologWarning) -> None:
+    """Warn at the first frame of the user's code: outside autolog, wrapt, the frameworks and the stdlib.
+
+    A warning that points at autolog's own file says nothing about where it came from;
+    the user's ``model.fit(...)`` line does. Frames are walked by hand (``skip_file_prefixes``
+    needs Python 3.12); from a thread with no user frame it points at autolog's caller.
+    """
+    skip = _library_prefixes()
+    frame = sys._getframe(1)
+    first = frame.f_back if frame.f_back is not None else frame
+    while frame is not None and (frame.f_code.co_filename.startswith(skip) or frame.f_code.co_filename.startswith("<frozen ")):
+        frame = frame.f_back
+    frame = frame or first
+    module_globals = frame.f_globals
+    warnings.warn_explicit(
+        message, category, frame.f_code.co_filename, frame.f_lineno, module=module_globals.get("__name__", "autolog"),
+        registry=module_globals.setdefault("__warningregistry__", {}), module_globals=module_globals,
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _library_prefixes() -> tuple[str, ...]:
+    import sysconfig
+
+    import wrapt
+
+    import autolog
+    import autolog.integrations  # installed from its own folder
+
+    folders = {os.path.dirname(os.path.abspath(m.__file__)) for m in (autolog, autolog.integrations, wrapt)}
+    folders |= {sysconfig.get_paths()[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return tuple(os.path.join(f, "") for f in folders if f)
 
 
 def report(integration: str, exc: BaseException) -> None:
@@ -50,6 +89,25 @@ def report(integration: str, exc: BaseException) -> None:
         f"training is not affected ({type(exc).__name__}: {exc})",
     )
     _debug(f"autolog {integration} error", exc)
+
+
+def guarded(integration: str) -> Callable[[Callable[..., Any]], Callable[..., None]]:
+    """Decorate a framework callback hook so our error in it is :func:`report`-ed and training goes on.
+
+    The hook returns None either way (framework hooks return nothing); under
+    ``AUTOLOG_STRICT=1`` the error is raised, as ``report`` does.
+    """
+    def decorate(method: Callable[..., Any]) -> Callable[..., None]:
+        @functools.wraps(method)
+        def hook(*args: Any, **kwargs: Any) -> None:
+            try:
+                method(*args, **kwargs)
+            except Exception as exc:
+                report(integration, exc)
+
+        return hook
+
+    return decorate
 
 
 def _debug(message: str, exc: BaseException | None = None) -> None:

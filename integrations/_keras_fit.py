@@ -29,6 +29,7 @@ class FitLogger:
         self.args = args
         self.callbacks = callbacks
         self.every = settings["log_every_n_steps"]
+        self.checkpoint_option = settings["checkpoint"]
         self.checkpoint = settings["checkpoint"] or None
         self.monitor = settings["checkpoint_monitor"]
         self.log_models = settings["log_models"]
@@ -42,17 +43,20 @@ class FitLogger:
         self.last_logs: dict[str, Any] | None = None
         self.logged_count = 0
         self.keys: dict[str, str] = {}
-        self.lr: float | None = None
+        self.optimizers: list[tuple[str, Any]] = []
+        self.lrs: list[float | None] = []
+        self.goals: dict[str, str] | None = None  # directions stated by the user's callbacks, until set at the first epoch end
         self.last_step: int | None = None
         self.best: float | None = None
 
     # -- events -----------------------------------------------------------------------
-    def begin(self, keras_params: dict[str, Any]) -> None:
+    def begin(self, keras_params: dict[str, Any], data_adapter: Any = None) -> None:
         model = self.model
         self.run.set_tags({"keras.backend": _backend(), "keras.model_name": str(getattr(model, "name", ""))})
-        params = parts.fit_params(self.args, keras_params)
-        if getattr(model, "optimizer", None) is not None:
-            params.update(parts.optimizer_params(model.optimizer))
+        params = parts.fit_params(self.args, keras_params, data_adapter)
+        self.optimizers = parts.model_optimizers(model)
+        params.update(parts.all_optimizer_params(self.optimizers))
+        self.goals = parts.callback_goals(self.callbacks)
         params.update(parts.compile_params(model))
         params.update(parts.callback_params(self.callbacks))
         if getattr(model, "built", False):
@@ -64,8 +68,7 @@ class FitLogger:
 
     def epoch_begin(self, epoch: int) -> None:
         self.epoch_base = self.last_count  # Keras has run every batch-end of the last epoch
-        optimizer = getattr(self.model, "optimizer", None)
-        self.lr = parts.current_lr(optimizer) if optimizer is not None else None
+        self.lrs = [parts.current_lr(optimizer) for _, optimizer in self.optimizers]
 
     def batch_end(self, batch: int, logs: dict[str, Any] | None) -> None:
         # May run on Keras's callback thread pool (async_safe): counts come from the
@@ -96,8 +99,14 @@ class FitLogger:
         for key, value in logs.items():
             if _is_number(value):
                 self.run.log_metric(key, float(value), step)
-        if self.lr is not None:
-            self.run.log_metric("lr", self.lr, step)
+        # One learning-rate key, Keras's own: LearningRateScheduler and ReduceLROnPlateau
+        # put ``learning_rate`` into the logs; otherwise ours, read at the epoch's start.
+        for i, lr in enumerate(self.lrs):
+            key = "learning_rate" if i == 0 else f"learning_rate.opt{i}"
+            if lr is not None and key not in logs:
+                self.run.log_metric(key, lr, step)
+        if self.goals is not None:
+            self._set_goals(logs)
         self.last_step = step
         self.fit_run.model_state["next_epoch"] = step + 1
         if not self.fit_run.model_state.get("model_summary.txt") and getattr(self.model, "built", False):
@@ -106,6 +115,17 @@ class FitLogger:
             self.fit_run.model_state["model_summary.txt"] = True
         if self.checkpoint:
             self._checkpoint(step, logs)
+
+    def _set_goals(self, logs: dict[str, Any]) -> None:
+        # Once, at the first epoch end (the keys are known then): the user's monitor + mode
+        # wins, then Keras's own metric names; an unknown custom metric gets none.
+        stated, self.goals = self.goals or {}, None
+        for key in logs:
+            goal = stated.get(key) or parts.metric_goal(key)
+            if goal is not None:
+                self.run.set_metric_goal(key, goal)
+                if key in self.keys:  # its batch/ history too
+                    self.run.set_metric_goal(self.keys[key], goal)
 
     def _checkpoint(self, step: int, logs: dict[str, Any]) -> None:
         if self.checkpoint == "all":
@@ -139,14 +159,14 @@ class FitLogger:
         self._early_stopping()
         if self.log_models:
             parts.save_model(self.run, self.model, "model")
-        self.upload_tensorboard()
+        self.upload_files()
         self.run.flush()
 
     def abort(self) -> None:
         """``fit`` raised: keep the batch count and whatever TensorBoard wrote."""
         with self.lock:  # batch hooks of the broken epoch may still be running on Keras's pool
             self.fit_run.model_state["batches"] = self.batch_base + self.last_count
-        self.upload_tensorboard()
+        self.upload_files()
 
     def _early_stopping(self) -> None:
         import keras
@@ -160,9 +180,11 @@ class FitLogger:
             if getattr(cb, "restore_best_weights", False) and getattr(cb, "best_weights", None) is not None:
                 self.run.log_metric("restored_epoch", float(cb.best_epoch + self.epoch_offset), step)
 
-    def upload_tensorboard(self) -> None:
-        uploaded = self.fit_run.model_state.setdefault("tensorboard_uploaded", {})
-        parts.upload_tensorboard(self.run, self.callbacks, uploaded)
+    def upload_files(self) -> None:
+        """The user's TensorBoard log folders and ModelCheckpoint files, each file once unless it changed."""
+        state = self.fit_run.model_state
+        parts.upload_tensorboard(self.run, self.callbacks, state.setdefault("tensorboard_uploaded", {}))
+        parts.upload_user_checkpoints(self.run, self.callbacks, self.checkpoint_option, state.setdefault("checkpoints_uploaded", {}))
 
 
 def _is_number(value: Any) -> bool:

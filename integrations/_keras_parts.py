@@ -14,7 +14,9 @@ import re
 import sys
 from typing import Any
 
+from autolog.errors import InvalidModel
 from autolog.patching.models import model_file, resolve_store, save_model_files, versions_of
+from autolog.reporting import warn_once
 
 EARLY_STOPPING_ATTRS = ("monitor", "min_delta", "patience", "mode", "baseline", "restore_best_weights", "start_from_epoch")
 REDUCE_LR_ATTRS = ("monitor", "factor", "patience", "min_delta", "cooldown", "min_lr", "mode")
@@ -23,6 +25,17 @@ FIT_ARGS = ("batch_size", "epochs", "validation_split", "validation_data", "shuf
 # Monitored metrics that improve upwards; everything else (loss, mae, ...) improves downwards.
 _MAX_METRIC = re.compile(r"acc|auc|precision|recall|f1|fbeta|iou|r2|top_k|ndcg", re.IGNORECASE)
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+WEIGHTS_FILE = "model.weights.h5"
+# Directions of Keras's built-in metric names as they appear in the logs.
+KNOWN_GOALS = {
+    **dict.fromkeys(("accuracy", "acc", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy",
+                     "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy", "auc", "precision", "recall",
+                     "f1_score", "fbeta_score", "iou", "mean_iou", "r2_score"), "max"),
+    **dict.fromkeys(("mae", "mse", "mape", "msle", "rmse", "mean_absolute_error", "mean_squared_error", "root_mean_squared_error",
+                     "mean_absolute_percentage_error", "mean_squared_logarithmic_error", "binary_crossentropy",
+                     "categorical_crossentropy", "sparse_categorical_crossentropy", "kl_divergence", "poisson", "hinge",
+                     "squared_hinge", "categorical_hinge", "log_cosh_error", "logcosh"), "min"),
+}
 
 
 # -- params -------------------------------------------------------------------------------
@@ -62,6 +75,47 @@ def optimizer_params(optimizer: Any) -> dict[str, Any]:
     return out
 
 
+def model_optimizers(model: Any) -> list[tuple[str, Any]]:
+    """``(attribute, optimizer)`` for every optimizer the model trains with.
+
+    ``model.optimizer``, plus the optimizers a custom ``compile()`` keeps as attributes
+    (keras.io's GAN: ``self.d_optimizer``, ``self.g_optimizer``). Beside those, the
+    RMSprop that ``super().compile()`` creates by default is never used and is left out.
+    """
+    import keras
+
+    held = [(k, v) for k, v in vars(model).items() if isinstance(v, keras.optimizers.Optimizer) and not k.startswith("_")]
+    main = getattr(model, "optimizer", None)
+    others = [(k, v) for k, v in held if v is not main]
+    found = [("optimizer", main)] if main is not None and not (others and _is_default_rmsprop(main)) else []
+    return found + others
+
+
+def _is_default_rmsprop(optimizer: Any) -> bool:
+    import keras
+
+    if type(optimizer).__name__ != "RMSprop":
+        return False
+    mine, default = dict(optimizer.get_config()), dict(keras.optimizers.RMSprop().get_config())
+    mine.pop("name", None), default.pop("name", None)
+    return mine == default
+
+
+def all_optimizer_params(optimizers: list[tuple[str, Any]]) -> dict[str, Any]:
+    """One optimizer: ``optimizer``/``optimizer.<key>``; several: Lightning's ``optimizer.<i>.class``/``.<key>``.
+
+    With several, ``optimizer.<i>.attribute`` names the model attribute holding each one.
+    """
+    if len(optimizers) == 1:
+        return optimizer_params(optimizers[0][1])
+    out: dict[str, Any] = {}
+    for i, (attribute, optimizer) in enumerate(optimizers):
+        for key, value in optimizer_params(optimizer).items():
+            out[f"optimizer.{i}.class" if key == "optimizer" else f"optimizer.{i}.{key[len('optimizer.'):]}"] = value
+        out[f"optimizer.{i}.attribute"] = attribute
+    return out
+
+
 def _name_of(obj: Any) -> str:
     if isinstance(obj, str):
         return obj
@@ -97,12 +151,39 @@ def param_counts(model: Any) -> dict[str, int]:
     return {"trainable_params": int(trainable), "non_trainable_params": int(frozen), "total_params": int(trainable + frozen)}
 
 
-def fit_params(args: dict[str, Any], keras_params: dict[str, Any]) -> dict[str, Any]:
+def first_batch_size(x: Any, data_adapter: Any = None) -> int | None:
+    """The batch size of batched inputs (PyDataset, generator, DataLoader), read from the first batch as MLflow does.
+
+    A ``batch_size`` attribute (torch DataLoader, most PyDatasets) is taken as it is; a
+    generator's first batch is the one Keras's data adapter already peeked, so the
+    user's generator is not advanced; a PyDataset is asked for ``x[0]``.
+    """
+    import keras
+
+    size = getattr(x, "batch_size", None)
+    if isinstance(size, int) and not isinstance(size, bool) and size > 0:
+        return size
+    peeked = getattr(data_adapter, "_first_batches", None)
+    if peeked:
+        first = peeked[0]
+    elif isinstance(x, keras.utils.PyDataset) and len(x):
+        first = x[0]
+    else:
+        return None
+    inputs = first[0] if isinstance(first, (tuple, list)) else first
+    leaves = keras.tree.flatten(inputs)
+    shape = getattr(leaves[0], "shape", None) if leaves else None
+    return int(shape[0]) if shape else (len(leaves[0]) if leaves else None)
+
+
+def fit_params(args: dict[str, Any], keras_params: dict[str, Any], data_adapter: Any = None) -> dict[str, Any]:
     """Params of one ``fit`` call from its arguments (when known) and Keras's callback params."""
     out: dict[str, Any] = {"epochs": args.get("epochs", keras_params.get("epochs"))}
     batch_size = args.get("batch_size")
     if batch_size is None and hasattr(args.get("x"), "shape"):
         batch_size = 32  # Keras's default for array inputs
+    elif batch_size is None and args.get("x") is not None:
+        batch_size = first_batch_size(args["x"], data_adapter)
     if batch_size is not None:
         out["batch_size"] = batch_size
     out["steps_per_epoch"] = keras_params.get("steps") or args.get("steps_per_epoch")
@@ -172,6 +253,28 @@ def current_lr(optimizer: Any) -> float | None:
     return tidy(float(ops.convert_to_numpy(lr)))
 
 
+def metric_goal(key: str) -> str | None:
+    """``"min"``/``"max"`` for Keras's own loss and metric names (``val_``/``batch/`` prefixes aside), else None."""
+    name = key.rpartition("/")[2]
+    name = name[4:] if name.startswith("val_") else name
+    if name == "loss" or name.endswith("_loss"):
+        return "min"
+    return KNOWN_GOALS.get(name)
+
+
+def callback_goals(callbacks: list[Any]) -> dict[str, str]:
+    """Metric directions the user's EarlyStopping / ModelCheckpoint / ReduceLROnPlateau state by ``monitor`` and ``mode``."""
+    import keras
+
+    out: dict[str, str] = {}
+    for cb in callbacks:
+        if isinstance(cb, (keras.callbacks.EarlyStopping, keras.callbacks.ModelCheckpoint, keras.callbacks.ReduceLROnPlateau)):
+            monitor, mode = getattr(cb, "monitor", None), getattr(cb, "mode", "auto")
+            if isinstance(monitor, str) and mode in ("min", "max"):
+                out[monitor] = mode
+    return out
+
+
 def monitor_mode(monitor: str) -> str:
     """``"max"`` for accuracy/AUC-like metrics, else ``"min"``."""
     return "max" if _MAX_METRIC.search(monitor) else "min"
@@ -225,17 +328,28 @@ def save_model(run: Any, model: Any, artifact_dir: str = "model", extra: dict[st
     import keras
 
     cls = type(model)
+    info = {"format": "keras", "backend": keras.backend.backend(), "class": f"{cls.__module__}.{cls.__qualname__}", **(extra or {})}
 
     def write(folder: str) -> str:
-        save_keras(model, os.path.join(folder, "model.keras"))
-        return "model.keras"
+        try:
+            save_keras(model, os.path.join(folder, "model.keras"))
+            return "model.keras"
+        except NotImplementedError:
+            # A subclassed model built from objects Keras cannot serialise (keras.io's GAN) has
+            # no get_config: its weights still load into the same architecture built in code.
+            for name in os.listdir(folder):
+                os.remove(os.path.join(folder, name))
+            warn_once(f"keras:weights-only:{cls.__qualname__}", f"autolog: {cls.__name__} has no get_config(), so only its "
+                      f"weights are saved ({artifact_dir}/{WEIGHTS_FILE}); load them with load_model(run_id, model=<built model>)")
+            model.save_weights(os.path.join(folder, WEIGHTS_FILE))
+            info["format"] = "weights"
+            return WEIGHTS_FILE
 
-    info = {"format": "keras", "backend": keras.backend.backend(), "class": f"{cls.__module__}.{cls.__qualname__}", **(extra or {})}
     return save_model_files(run, write, "keras", artifact_dir, _backend_versions(), info)
 
 
 def load_model(run_id: str, store: Any = None, artifact_dir: str = "model", custom_objects: dict[str, Any] | None = None,
-               compile: bool = True) -> Any:
+               compile: bool = True, model: Any = None) -> Any:
     """Load a Keras model a run saved: the final model, or a checkpoint folder.
 
     Args:
@@ -245,13 +359,59 @@ def load_model(run_id: str, store: Any = None, artifact_dir: str = "model", cust
             or ``"checkpoints/epoch-0003"``.
         custom_objects: passed to ``keras.saving.load_model`` for custom layers/losses.
         compile: whether to restore the compiled state (optimizer, loss, metrics).
+        model: for a model saved as weights only (it had no ``get_config``), the same
+            architecture built in code: the weights are loaded into it and it is returned.
+
+    Raises:
+        InvalidModel: the run saved weights only and no ``model`` was given.
     """
     import keras
 
     store = resolve_store(store)
     run_id = store.resolve_run_id(run_id)
-    with model_file(store, run_id, artifact_dir) as (_meta, path):
+    with model_file(store, run_id, artifact_dir, flavor="keras") as (meta, path):
+        if meta.get("format") == "weights":
+            if model is None:
+                raise InvalidModel(f"run {run_id[:8]} saved only the weights of {meta.get('class')!r} (it has no get_config); "
+                                   "pass model=<the same architecture, built> to load them into")
+            model.load_weights(path)
+            return model
         return keras.saving.load_model(path, custom_objects=custom_objects, compile=compile)
+
+
+def upload_user_checkpoints(run: Any, callbacks: list[Any], policy: Any, uploaded: dict[str, tuple[int, int]]) -> int:
+    """Store the files the user's own ``ModelCheckpoint`` callbacks wrote, once each (unchanged files are skipped).
+
+    Under ``checkpoints/<file>`` (``checkpoints/<i>/<file>`` for the i-th such callback).
+    ``checkpoint=False`` stores none; ``"best"`` only the file of callbacks with
+    ``save_best_only``; ``"last"`` each callback's newest file; None or ``"all"`` every one.
+    A ``filepath`` with ``{epoch}``-style fields matches every file it produced.
+    """
+    import glob
+
+    import keras
+
+    if policy is False:
+        return 0
+    count = 0
+    own = [cb for cb in callbacks if isinstance(cb, keras.callbacks.ModelCheckpoint)]
+    for i, cb in enumerate(own):
+        if policy == "best" and not getattr(cb, "save_best_only", False):
+            continue
+        path = os.fspath(cb.filepath)
+        files = sorted(glob.glob(re.sub(r"\{[^}]*\}", "*", glob.escape(path)))) if "{" in path else [path]
+        files = [f for f in files if os.path.isfile(f)]
+        if policy in ("best", "last") and files:
+            files = [max(files, key=os.path.getmtime)]
+        target = "checkpoints" if i == 0 else f"checkpoints/{i}"
+        for full in files:
+            stat = os.stat(full)
+            key, seen = f"{target}/{os.path.basename(full)}", (stat.st_size, stat.st_mtime_ns)
+            if uploaded.get(key) != seen:
+                run.log_artifact(full, target)
+                uploaded[key] = seen
+                count += 1
+    return count
 
 
 def upload_tensorboard(run: Any, callbacks: list[Any], uploaded: dict[str, tuple[int, int]]) -> int:

@@ -14,12 +14,21 @@ What is logged (metric keys keep Keras's names):
 - params: ``epochs``, ``batch_size``, ``steps_per_epoch``, ``validation_split``,
   ``validation_data`` (given or not), ``initial_epoch``, ``class_weight``/``sample_weight``
   (given or not), ``optimizer`` (class) and ``optimizer.<key>`` (its whole config; a
-  schedule as ``optimizer.learning_rate = <class>`` plus ``optimizer.learning_rate.<key>``),
+  schedule as ``optimizer.learning_rate = <class>`` plus ``optimizer.learning_rate.<key>``);
+  a model holding several optimizers as attributes (a custom ``compile()``, keras.io's
+  GAN) logs each as Lightning does, ``optimizer.<i>.class``, ``optimizer.<i>.<key>`` and
+  ``optimizer.<i>.attribute``, leaving out the unused default RMSprop of ``super().compile()``;
+  ``batch_size`` for a PyDataset, generator or DataLoader is read from its first batch,
   ``loss``, ``metrics``, ``trainable_params``/``non_trainable_params``/``total_params``,
   ``callbacks`` and ``early_stopping.<key>`` / ``reduce_lr_on_plateau.<key>``;
 - per epoch, ``step`` = epoch index (0-based, as Keras counts): every key of the epoch
-  logs (``loss``, ``val_loss``, ``accuracy``...) and ``lr``, the learning rate at the
-  start of that epoch;
+  logs (``loss``, ``val_loss``, ``accuracy``...) and ``learning_rate`` (Keras's own key:
+  ``LearningRateScheduler``/``ReduceLROnPlateau`` put it into the logs; otherwise the
+  rate at the start of that epoch; one key, never also ``lr``), ``learning_rate.opt<i>``
+  for a model's further optimizers;
+- metric directions (``autolog.goal.<key>``): the ``monitor``/``mode`` of the user's
+  EarlyStopping, ModelCheckpoint and ReduceLROnPlateau, else Keras's own names
+  (``loss``/``*_loss``/``mae`` min, ``accuracy``/``auc`` max); custom metrics get none;
 - per batch, under the key prefix ``batch/`` (``batch/loss``...), ``step`` = number of
   training batches done so far: Keras's running epoch averages. A fit of N batches logs
   the batches whose count is a multiple of ``log_every_n_steps`` plus its last batch,
@@ -28,7 +37,10 @@ What is logged (metric keys keep Keras's names):
   training or restored its best weights;
 - artifacts: ``model_summary.txt``; checkpoints per the ``checkpoint`` option in
   ``checkpoints/best``, ``checkpoints/last`` or ``checkpoints/epoch-NNNN`` (each a
-  ``model.keras`` plus ``meta.json``); the final model in ``model/`` (``log_models``);
+  ``model.keras`` plus ``meta.json``); the files of the user's own ``ModelCheckpoint``
+  callbacks as ``checkpoints/<file>`` at the end of fit, once each (``checkpoint=False``:
+  none, ``"best"``: those with ``save_best_only``, ``"last"``: the newest); the final model
+  in ``model/`` (``log_models``; a model without ``get_config`` as ``model.weights.h5``);
   the log folder of a ``keras.callbacks.TensorBoard`` callback under ``tensorboard/``
   at the end of fit (files whose size or time changed since the last upload).
 
@@ -52,9 +64,10 @@ from autolog.patching.datasets import log_dataset
 from autolog.patching.engine import REGISTRY, Call, safe_wrapper
 from autolog.patching.lifecycle import FitRun, open_fit_run
 from autolog.patching.plugins import Integration, integration_autolog
-from autolog.reporting import report
+from autolog.reporting import guarded, report
 
 NAME = "keras"
+_guarded = guarded(NAME)  # a hook's error becomes one warning (raised under AUTOLOG_STRICT=1); training goes on
 
 _class_lock = threading.Lock()
 _fit_signature: inspect.Signature | None = None
@@ -87,13 +100,13 @@ def _settings(cb: Any) -> dict[str, Any]:
     return out
 
 
-def _calling_fit(cb: Any) -> tuple[dict[str, Any], list[Any]]:
-    """For a callback added by hand without autolog(): the fit's arguments and callbacks.
+def _fit_frame(cb: Any) -> tuple[dict[str, Any], list[Any]]:
+    """The locals of the ``fit`` running ``cb.model`` and the other callbacks of its CallbackList.
 
     Read from the calling frames (Keras's CallbackList and ``fit`` itself), once per fit;
     nothing is found when Keras calls callbacks some other way.
     """
-    args: dict[str, Any] = {}
+    found: dict[str, Any] = {}
     siblings: list[Any] = []
     frame = sys._getframe(2)
     for _ in range(16):
@@ -104,10 +117,9 @@ def _calling_fit(cb: Any) -> tuple[dict[str, Any], list[Any]]:
             siblings = [c for c in owner.callbacks if c is not cb]
         if frame.f_code.co_name == "fit" and owner is cb.model:
             found = frame.f_locals
-            args = {k: found[k] for k in ("x", *parts.FIT_ARGS) if k in found}
             break
         frame = frame.f_back
-    return args, siblings
+    return found, siblings
 
 
 def _build_callback_class() -> type:
@@ -156,50 +168,46 @@ def _build_callback_class() -> type:
                 self._owned, stale = None, self._owned
                 stale.finish("FAILED")
             self._logger = None
-            try:
-                if self._attached is not None:
-                    fit_run, args, callbacks = self._attached
-                else:
-                    args, callbacks = _calling_fit(self)
-                    fit_run = open_fit_run(NAME, type(self.model).__name__, model=self.model)
-                    if fit_run is None:
-                        return
-                    self._owned = fit_run
-                self._logger = FitLogger(fit_run, self.model, _settings(self), args, callbacks)
-                self._logger.begin(self.params or {})
-            except Exception as exc:
-                report(NAME, exc)
+            self._begin()
 
+        @_guarded
+        def _begin(self) -> None:
+            found, siblings = _fit_frame(self)
+            # A generator's first batch is already peeked by Keras's data adapter: the batch size comes from it.
+            adapter = getattr(found.get("epoch_iterator"), "data_adapter", None)
+            if self._attached is not None:
+                fit_run, args, callbacks = self._attached
+            else:
+                args, callbacks = {k: found[k] for k in ("x", *parts.FIT_ARGS) if k in found}, siblings
+                fit_run = open_fit_run(NAME, type(self.model).__name__, model=self.model)
+                if fit_run is None:
+                    return
+                self._owned = fit_run
+            self._logger = FitLogger(fit_run, self.model, _settings(self), args, callbacks)
+            self._logger.begin(self.params or {}, adapter)
+
+        @_guarded
         def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
             if self._logger is not None:
-                try:
-                    self._logger.epoch_begin(epoch)
-                except Exception as exc:
-                    report(NAME, exc)
+                self._logger.epoch_begin(epoch)
 
+        @_guarded
         def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
             logger = self._logger
             if logger is not None:
-                try:
-                    logger.batch_end(batch, logs)
-                except Exception as exc:
-                    report(NAME, exc)
+                logger.batch_end(batch, logs)
 
+        @_guarded
         def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
             if self._logger is not None:
-                try:
-                    self._logger.epoch_end(epoch, logs)
-                except Exception as exc:
-                    report(NAME, exc)
+                self._logger.epoch_end(epoch, logs)
 
         def on_train_end(self, logs: dict | None = None) -> None:
             logger, self._logger = self._logger, None
             owned, self._owned = self._owned, None
             try:
                 if logger is not None:
-                    logger.end()
-            except Exception as exc:
-                report(NAME, exc)
+                    _guarded(FitLogger.end)(logger)
             finally:
                 if owned is not None:
                     owned.finish("FINISHED")

@@ -105,7 +105,8 @@ def test_epoch_history_one_point_per_epoch_and_batch_history_every_n(store):
     assert len(batch_steps) == math.ceil(3 * STEPS / 4)
     # Keras's batch logs are running epoch means: the last batch of an epoch equals the epoch's loss.
     assert dict(history(store, run.id, "batch/loss"))[21] == pytest.approx(fitted.history["loss"][-1], rel=1e-6)
-    assert [s for s, _ in history(store, run.id, "lr")] == [0, 1, 2]
+    assert [s for s, _ in history(store, run.id, "learning_rate")] == [0, 1, 2]
+    assert history(store, run.id, "lr") == []  # one learning-rate key: Keras's own name
 
 
 @pytest.mark.parametrize("n", [1, 3, 7])
@@ -161,7 +162,7 @@ def test_learning_rate_schedule_logged_by_class_and_config(store):
     assert params["optimizer.learning_rate.decay_steps"] == "7"
     assert params["optimizer.learning_rate.staircase"] == "True"
     # 7 steps per epoch, staircase halving every 7 steps: the rate at each epoch's start.
-    assert [v for _, v in history(store, run_id, "lr")] == pytest.approx([0.1, 0.05, 0.025])
+    assert [v for _, v in history(store, run_id, "learning_rate")] == pytest.approx([0.1, 0.05, 0.025])
 
 
 def test_reduce_lr_on_plateau_settings_and_lr_actually_used(store):
@@ -174,7 +175,9 @@ def test_reduce_lr_on_plateau_settings_and_lr_actually_used(store):
     assert params["reduce_lr_on_plateau.factor"] == "0.5" and params["reduce_lr_on_plateau.monitor"] == "loss"
     assert params["callbacks"] == "ReduceLROnPlateau"
     # Never an improvement of 1e9: halved after epochs 1 and 2 (the first epoch sets the best).
-    assert [v for _, v in history(store, run_id, "lr")] == pytest.approx([0.01, 0.01, 0.005])
+    # Keras puts learning_rate into the logs itself here: it is logged once, not also as lr.
+    assert [v for _, v in history(store, run_id, "learning_rate")] == pytest.approx([0.01, 0.01, 0.005])
+    assert history(store, run_id, "lr") == []
 
 
 def test_early_stopping_logs_stopped_and_restored_epoch(store):
@@ -201,7 +204,8 @@ def test_checkpoint_best_keeps_one_loadable_model_with_the_best_val_loss(store):
     val = history(store, run_id, "val_loss")
     best_step, best_value = min(val, key=lambda p: p[1])
     paths = sorted(a.path for a in store.list_artifacts(run_id, "checkpoints/"))
-    assert paths == ["checkpoints/best/meta.json", "checkpoints/best/model.keras"]
+    assert {p.rpartition("/")[0] for p in paths} == {"checkpoints/best"}  # one checkpoint folder
+    assert {"checkpoints/best/meta.json", "checkpoints/best/model.keras"} <= set(paths)
     best = ik.load_model(run_id, store, artifact_dir="checkpoints/best")
     assert best.evaluate(xv, yv, batch_size=BATCH, verbose=0, return_dict=True)["loss"] == pytest.approx(best_value, rel=1e-5)
     assert store.get_run(run_id).tags["checkpoint.best_epoch"] == str(best_step)
@@ -217,7 +221,8 @@ def test_checkpoint_all_and_last(store):
     enable(checkpoint="last")
     model().fit(x, y, epochs=3, batch_size=BATCH, verbose=0)
     paths = sorted(a.path for a in store.list_artifacts(autolog.last_run().id, "checkpoints/"))
-    assert paths == ["checkpoints/last/meta.json", "checkpoints/last/model.keras"]
+    assert {p.rpartition("/")[0] for p in paths} == {"checkpoints/last"}
+    assert {"checkpoints/last/meta.json", "checkpoints/last/model.keras"} <= set(paths)
 
 
 def test_saved_models_are_content_addressed(store):
