@@ -7,7 +7,8 @@ nothing at ``autolog()``. The patching lives in ``_sklearn_patch`` and the metri
 What a fit records: ``get_params(deep=True)``, tags with the estimator class, a
 fingerprint of X and y, training metrics prefixed ``training_`` (classifiers: accuracy,
 weighted precision/recall/f1, log_loss and roc_auc; regressors: mse, rmse, mae, r2;
-clusterers: silhouette; always ``training_score``), the model (skops, else pickle).
+clusterers: silhouette; always ``training_score``), the model (skops, else pickle; written
+from a background thread, see ``_sklearn_models``).
 Searches add ``best_*`` params, ``best_cv_score``, ``cv_results.csv`` and child runs
 for the best candidates. After the fit, ``model.score(X_test, y)`` and
 ``sklearn.metrics.<fn>(y, model.predict(X_test))`` are logged into the model's run as
@@ -16,6 +17,7 @@ for the best candidates. After the fit, ``model.score(X_test, y)`` and
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from autolog.patching.plugins import Integration, integration_autolog
@@ -31,10 +33,20 @@ def _patch(sklearn: Any) -> None:
 
 
 def save_model(run: Any, est: Any, artifact_dir: str = "model") -> str:
-    """Save a fitted estimator (skops when installed, else pickle) with its versions."""
-    from autolog.integrations._sklearn_patch import save_model as save
+    """Save a fitted estimator now (skops when installed, else pickle) with its versions."""
+    from autolog.integrations._sklearn_models import save_model as save
 
     return save(run, est, artifact_dir)
+
+
+def wait_for_models(run_id: str | None = None, timeout: float | None = None) -> bool:
+    """Block until the models fits queued for saving (for ``run_id``, or all) are stored; False on timeout.
+
+    Fits save their model from a background thread; ``load_model`` and the process's
+    exit wait for it, a reader in this process that lists artifacts right away calls this.
+    """
+    module = sys.modules.get("autolog.integrations._sklearn_models")
+    return True if module is None else module.wait_for_models(run_id, timeout)
 
 
 def load_model(run_id: str, store: Any = None, artifact_dir: str = "model", trusted: list[str] | None = None) -> Any:
@@ -47,7 +59,11 @@ def load_model(run_id: str, store: Any = None, artifact_dir: str = "model", trus
     from autolog.patching.models import model_file, resolve_store
 
     store = resolve_store(store)
-    with model_file(store, run_id, artifact_dir) as (meta, path):
+    try:
+        wait_for_models(store.resolve_run_id(run_id))  # a fit's model is written in the background
+    except LookupError:
+        pass  # an unknown run: model_file below says so
+    with model_file(store, run_id, artifact_dir, flavor=NAME) as (meta, path):
         if meta.get("format") == "pickle":
             import pickle
 

@@ -2,7 +2,8 @@
 
 Each saved model is a folder ``<name>/`` inside the run: the model file(s) in the
 framework's own format plus ``meta.json`` with the flavor, file name and the exact
-library versions needed to load it.
+library versions needed to load it, and an ``MLmodel`` file (see ``mlmodel.py``) that
+makes the folder an MLflow Model.
 """
 
 from __future__ import annotations
@@ -36,8 +37,21 @@ def save_model_files(run, write: Callable[[str], str], flavor: str, artifact_dir
         }
         with open(os.path.join(tmp, "meta.json"), "w", encoding="utf-8") as fh:
             json.dump(meta, fh, indent=2, sort_keys=True)
+        _write_mlmodel(tmp, meta)
         run.log_artifacts(tmp, artifact_dir)
     return f"{artifact_dir}/{filename}"
+
+
+def _write_mlmodel(folder: str, meta: dict[str, Any]) -> None:
+    # The MLmodel file only adds a way to load the model: a failure there never costs the model.
+    from autolog.patching.mlmodel import write_mlmodel
+
+    try:
+        write_mlmodel(folder, meta)
+    except Exception as exc:
+        from autolog.reporting import report
+
+        report(f"{meta.get('flavor')} MLmodel", exc)
 
 
 def versions_of(*distributions: str) -> dict[str, str | None]:
@@ -46,17 +60,33 @@ def versions_of(*distributions: str) -> dict[str, str | None]:
 
 
 @contextmanager
-def model_file(store, run_id: str, artifact_dir: str = "model") -> Iterator[tuple[dict, str]]:
+def model_file(store, run_id: str, artifact_dir: str = "model", flavor: str | None = None) -> Iterator[tuple[dict, str]]:
     """Yield ``(meta, path)``: the model folder copied to a temp dir under its own file names.
 
     Loaders that read the format from the file extension (``.keras``, ``.json``,
-    ``.ubj``) need the real name, not the content-addressed blob.
+    ``.ubj``) need the real name, not the content-addressed blob. With ``flavor``, a model
+    saved by another integration raises ``InvalidModel`` naming the loader to use, instead
+    of the framework failing on a file it cannot read.
+
+    Raises:
+        InvalidModel: the run saved no model under ``artifact_dir``, or one of another flavor.
     """
     import json
     import tempfile
 
-    with open(store.artifact_file(run_id, f"{artifact_dir}/meta.json"), encoding="utf-8") as fh:
+    from autolog.errors import InvalidModel, RunNotFound
+
+    try:
+        meta_path = store.artifact_file(run_id, f"{artifact_dir}/meta.json")
+    except RunNotFound:
+        raise InvalidModel(f"run {run_id[:8]} saved no model under {artifact_dir + '/'!r}"
+                           " (autolog saves one at the end of a fit unless log_models=False)") from None
+    with open(meta_path, encoding="utf-8") as fh:
         meta = json.load(fh)
+    saved = meta.get("flavor")
+    if flavor is not None and saved != flavor:
+        raise InvalidModel(f"run {run_id[:8]} saved a {saved!r} model, not a {flavor!r} one: load it with"
+                           f" autolog.integrations.{saved}.load_model, or autolog.load_model(run_id) which picks the loader")
     with tempfile.TemporaryDirectory(prefix="autolog-load-") as tmp:
         store.download_artifacts(run_id, artifact_dir, tmp)
         yield meta, os.path.join(tmp, artifact_dir, *meta["file"].split("/"))

@@ -13,7 +13,7 @@ import importlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from autolog.errors import InvalidType, MissingDependency, RunNotFound
+from autolog.errors import InvalidModel, InvalidType, MissingDependency, RunNotFound
 
 PANDAS_EXTRA = "pip install 'autolog[pandas]'"
 RUN_COLUMNS = ["run_id", "experiment", "name", "status", "start_time", "end_time", "duration", "parent_run_id"]
@@ -126,36 +126,48 @@ def metric_histories(run_ids: str | Iterable[str], keys: str | Iterable[str] | N
 def load_model(run_id: str, store: Any = None, **kwargs: Any) -> Any:
     """Load the model a run saved, with the loader of the integration that saved it.
 
-    The integration is read from the saved model's ``meta.json`` (its flavor), else from
-    the run's ``autolog.integration`` tag; extra keyword arguments go to that loader
-    (e.g. ``module_class=`` for Lightning, ``custom_objects=`` for Keras).
+    The integration is read from the run's ``autolog.integration`` tag (its loader waits
+    for a save still running in this process), else from the saved model's
+    ``meta.json``; extra keyword arguments go to that loader (e.g. ``module_class=`` for
+    Lightning, ``custom_objects=`` for Keras). Nothing is written.
 
     Raises:
-        RunNotFound: the run does not exist, or saved no model.
+        RunNotFound: the run does not exist.
+        InvalidModel: the run saved no model, or one no installed integration loads.
         MissingDependency: the framework that saved the model is not installed.
     """
-    import json
-
     store = _store(store)
     run = store.get_run(run_id)
-    flavor = None
+    name = run.tags.get("autolog.integration") or _saved_flavor(store, run)
+    try:
+        return _loader(run, name)(run.id, store=store, **kwargs)
+    except InvalidModel:
+        # A user's run holding fits of two frameworks is tagged with the last one.
+        flavor = _saved_flavor(store, run)
+        if flavor == name:
+            raise
+        return _loader(run, flavor)(run.id, store=store, **kwargs)
+
+
+def _saved_flavor(store: Any, run: Any) -> str:
+    import json
+
     try:
         with open(store.artifact_file(run.id, "model/meta.json"), encoding="utf-8") as fh:
-            flavor = json.load(fh).get("flavor")
+            return str(json.load(fh).get("flavor"))
     except RunNotFound:
-        raise RunNotFound(f"run {run.id[:8]} ({run.name}) saved no model: it has no model/ artifact"
-                          f" (autolog(log_models=True) saves one at the end of a fit)") from None
+        raise InvalidModel(f"run {run.id[:8]} ({run.name}) saved no model: it has no model/ artifact"
+                           " (autolog saves one at the end of a fit unless log_models=False)") from None
     except (OSError, ValueError) as exc:
-        raise RunNotFound(f"run {run.id[:8]} ({run.name}) has an unreadable model/meta.json: {exc}") from None
-    name = flavor or run.tags.get("autolog.integration")
+        raise InvalidModel(f"run {run.id[:8]} ({run.name}) has an unreadable model/meta.json: {exc}") from None
+
+
+def _loader(run: Any, name: str) -> Any:
     try:
-        module = importlib.import_module(f"autolog.integrations.{name}") if name else None
-    except ImportError:
-        module = None
+        module = importlib.import_module(f"autolog.integrations.{name}")
+    except ImportError as exc:
+        raise MissingDependency(f"the model of run {run.id[:8]} was saved by {name!r}: pip install 'autolog[{name}]' ({exc})") from exc
     loader = getattr(module, "load_model", None)
     if loader is None:
-        raise RunNotFound(f"run {run.id[:8]} saved a model of flavor {name!r}, which no installed integration loads")
-    try:
-        return loader(run.id, store=store, **kwargs)
-    except ImportError as exc:
-        raise MissingDependency(f"loading the model of run {run.id[:8]} needs {name}: pip install 'autolog[{name}]' ({exc})") from exc
+        raise InvalidModel(f"run {run.id[:8]} saved a model of flavor {name!r}, which no installed integration loads")
+    return loader
