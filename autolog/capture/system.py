@@ -104,12 +104,7 @@ class Sampler:
         if self._stop.wait(min(self.every, 1.0)):
             return
         try:
-            self._setup()
-        except ImportError:
-            from autolog.reporting import warn_once
-
-            warn_once("psutil", "autolog: system metrics need psutil: pip install psutil")
-            return
+            self._setup()  # psutil is a hard dependency: a failure here is a real error
         except Exception as exc:  # raised at the run's end in strict mode, else one warning
             self.error = exc
             return

@@ -16,11 +16,11 @@ HOST = os.uname().nodename if hasattr(os, "uname") else os.environ.get("COMPUTER
 def process_start_time(pid: int | None = None) -> float:
     """Return the start time (epoch seconds) of ``pid`` (default: this process), 0 if unknown."""
     pid = os.getpid() if pid is None else pid
-    try:
-        import psutil
+    import psutil  # a hard dependency, imported on first use: it costs milliseconds
 
+    try:
         return psutil.Process(pid).create_time()
-    except Exception:
+    except (psutil.Error, OSError):  # gone, or not ours to inspect
         return 0.0
 
 

@@ -1,9 +1,9 @@
 """The background batched writer behind ``log_metric``.
 
 The training thread only appends a ``(step, value, time)`` tuple to the list of its
-series (atomic under the GIL). A daemon thread wakes every ``interval`` seconds, or
-early when a queue passes ``batch_size`` points, and commits everything queued in one
-transaction. When the
+series (atomic under the GIL). A daemon thread wakes every ``interval`` seconds (at
+once on ``flush()``), and commits everything queued in one transaction: counting points
+to wake early would put work on every append. When the
 queue reaches ``limit`` the caller waits for room instead of growing memory. A failed
 write (disk full, database locked for minutes) keeps its points for the next attempt and
 warns once until writing works again; points waiting for that retry count toward
@@ -52,14 +52,12 @@ class BatchWriter:
         self,
         write: WriteFn,
         interval: float | None = None,
-        batch_size: int = 50_000,
         limit: int | None = None,
         name: str = "autolog-writer",
         key: Any = None,
     ) -> None:
         self.write = write
         self.interval = interval if interval is not None else env.number(env.AUTOLOG_FLUSH_INTERVAL, 0.2)
-        self.batch_size = batch_size
         self.limit = int(limit if limit is not None else env.number(env.AUTOLOG_QUEUE_LIMIT, 1_000_000))
         self.key = key
         self.points_written = 0
