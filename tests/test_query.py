@@ -208,3 +208,13 @@ def test_fuzzed_filters_either_match_or_raise_invalid_filter(store, runs, flt):
     else:
         assert len(found) <= 4
     assert len(store.search_runs()) == 4
+
+
+def test_readme_states_the_like_semantics():
+    import os
+    import re
+
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md"), encoding="utf-8") as fh:
+        text = " ".join(fh.read().split())
+    assert "`LIKE` and `NOT LIKE` are case-sensitive and `ILIKE` is not" in text
+    assert not re.search(r"`LIKE` follows SQLite \(case-insensitive", text)
