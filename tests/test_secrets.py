@@ -76,6 +76,14 @@ def test_user_params_and_tags_are_redacted_in_the_store(store):
     assert rec.tags["note"] == "see https://me:***@example.com/x"
 
 
+def test_search_children_written_in_one_transaction_are_redacted(store):
+    with al.start_run(**RUN_OPTS) as run:
+        pass
+    (child,) = store.create_child_runs(run.id, [("c", {"auth": "Bearer x"}, {"db_password": "y", "token_pattern": "z"}, {"m": 1.0})])
+    rec = store.get_run(child)
+    assert rec.tags["auth"] == "***" and rec.params == {"db_password": "***", "token_pattern": "z"}
+
+
 def test_integration_params_keep_token_pattern(store):
     pytest.importorskip("sklearn", reason="pip install 'autolog[sklearn]'")
     from sklearn.feature_extraction.text import TfidfVectorizer

@@ -261,8 +261,10 @@ class SQLiteStore(Housekeeping, RunReader):
         for name, tags, params, metrics in children:
             rows.append((
                 os.urandom(16).hex(), validation.check_name(name, "run name"),
-                {validation.check_key(k, "tag key"): validation.text_value(v, f"tag {k!r}", validation.MAX_TAG_LENGTH) for k, v in tags.items()},
-                {validation.check_key(k, "param key"): validation.text_value(v, f"param {k!r}", validation.MAX_PARAM_LENGTH) for k, v in params.items()},
+                secrets.redact_mapping({validation.check_key(k, "tag key"): validation.text_value(v, f"tag {k!r}", validation.MAX_TAG_LENGTH)
+                                        for k, v in tags.items()}),
+                secrets.redact_mapping({validation.check_key(k, "param key"): validation.text_value(v, f"param {k!r}", validation.MAX_PARAM_LENGTH)
+                                        for k, v in params.items()}),
                 {validation.check_key(k): float(v) for k, v in metrics.items()},
             ))
         key_ids = self._key_ids_for(k for row in rows for k in row[4])
