@@ -376,3 +376,141 @@ def test_disable_restores_fit_and_keras_is_not_imported_by_the_module(store):
     code = "import sys, autolog.integrations.keras as k; assert 'keras' not in sys.modules, 'keras imported'; print(k.NAME)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+# -- what a user of MLflow's autolog would expect ------------------------------------------
+class Batches(keras.utils.PyDataset):
+    """A PyDataset of 16-row batches with no batch_size attribute: the size is only in the batches."""
+
+    def __init__(self, x, y, rows=16):
+        super().__init__()
+        self.x, self.y, self.rows = x, y, rows
+
+    def __len__(self):
+        return math.ceil(len(self.x) / self.rows)
+
+    def __getitem__(self, i):
+        return self.x[i * self.rows:(i + 1) * self.rows], self.y[i * self.rows:(i + 1) * self.rows]
+
+
+def test_batch_size_is_read_from_the_first_batch_of_a_pydataset_and_a_generator(store):
+    enable()
+    x, y = data()
+    model().fit(Batches(x, y), epochs=1, verbose=0)
+    assert store.get_run(autolog.last_run().id).params["batch_size"] == "16"
+
+    def batches():
+        while True:
+            for i in range(0, N_TRAIN, 25):
+                yield x[i:i + 25], y[i:i + 25]
+
+    m = model()
+    m.fit(batches(), steps_per_epoch=4, epochs=2, verbose=0)
+    run = store.get_run(autolog.last_run().id)
+    assert run.params["batch_size"] == "25" and run.params["steps_per_epoch"] == "4"
+    assert [s for s, _ in history(store, run.id, "batch/loss")] == list(range(1, 9))  # no batch was lost to the peek
+
+
+class GAN(keras.Model):
+    """keras.io's GAN pattern: compile() takes two optimizers and keeps them as attributes."""
+
+    def __init__(self, discriminator, generator, latent_dim):
+        super().__init__()
+        self.discriminator, self.generator, self.latent_dim = discriminator, generator, latent_dim
+
+    def compile(self, d_optimizer, g_optimizer, loss_fn):
+        super().compile()
+        self.d_optimizer, self.g_optimizer, self.loss_fn = d_optimizer, g_optimizer, loss_fn
+
+    def call(self, x):
+        return self.discriminator(x)
+
+    def train_step(self, real):
+        import torch
+
+        noise = keras.random.normal((keras.ops.shape(real)[0], self.latent_dim))
+        fake = self.generator(noise)
+        self.zero_grad()
+        d_loss = self.loss_fn(keras.ops.ones((keras.ops.shape(real)[0], 1)), self.discriminator(real)) + self.loss_fn(
+            keras.ops.zeros((keras.ops.shape(fake)[0], 1)), self.discriminator(fake))
+        d_loss.backward()
+        weights = self.discriminator.trainable_weights
+        with torch.no_grad():
+            self.d_optimizer.apply([v.value.grad for v in weights], weights)
+        self.zero_grad()
+        g_loss = self.loss_fn(keras.ops.ones((keras.ops.shape(real)[0], 1)), self.discriminator(self.generator(noise)))
+        g_loss.backward()
+        weights = self.generator.trainable_weights
+        with torch.no_grad():
+            self.g_optimizer.apply([v.value.grad for v in weights], weights)
+        return {"d_loss": d_loss, "g_loss": g_loss}
+
+
+def _gan():
+    keras.utils.set_random_seed(0)
+    disc = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1, activation="sigmoid")])
+    gen = keras.Sequential([keras.Input((2,)), keras.layers.Dense(4)])
+    gan = GAN(disc, gen, latent_dim=2)
+    gan.compile(keras.optimizers.Adam(3e-4), keras.optimizers.Adam(1e-3), keras.losses.BinaryCrossentropy())
+    return gan
+
+
+def test_custom_compile_logs_every_optimizer_and_saves_weights_when_there_is_no_config(store):
+    import warnings
+
+    enable(log_models=True)
+    x, _ = data()
+    gan = _gan()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gan.fit(x, epochs=2, batch_size=BATCH, verbose=0)
+    run = store.get_run(autolog.last_run().id)
+    assert run.status == "FINISHED"
+    params = run.params
+    assert params["optimizer.0.class"] == "Adam" and params["optimizer.0.attribute"] == "d_optimizer"
+    assert params["optimizer.0.learning_rate"] == "0.0003"
+    assert params["optimizer.1.class"] == "Adam" and params["optimizer.1.attribute"] == "g_optimizer"
+    assert params["optimizer.1.learning_rate"] == "0.001"
+    assert "RMSprop" not in params.values() and "optimizer" not in params  # Keras's unused default is left out
+    assert [v for _, v in history(store, run.id, "learning_rate.opt1")] == pytest.approx([0.001, 0.001])
+    # The model has no get_config: its weights are saved, with one short warning.
+    ours = [str(w.message) for w in caught if "get_config" in str(w.message)]
+    assert len(ours) == 1 and "\n" not in ours[0]
+    assert "model/model.weights.h5" in {a.path for a in store.list_artifacts(run.id)}
+    fresh = _gan()
+    fresh(x[:1])  # built, as the user builds the architecture in code
+    loaded = ik.load_model(run.id, store, model=fresh)
+    np.testing.assert_allclose(loaded.discriminator.predict(x[:3], verbose=0), gan.discriminator.predict(x[:3], verbose=0), rtol=1e-6)
+    with pytest.raises(ValueError, match="model="):
+        ik.load_model(run.id, store)
+
+
+def test_users_model_checkpoint_files_are_stored_once_each(store, tmp_path):
+    enable()
+    x, y = data()
+    xv, yv = data(N_VAL, seed=1)
+    best = keras.callbacks.ModelCheckpoint(str(tmp_path / "best_model.keras"), monitor="val_loss", save_best_only=True)
+    every = keras.callbacks.ModelCheckpoint(str(tmp_path / "w-{epoch:02d}.weights.h5"), save_weights_only=True)
+    m = model()
+    with autolog.start_run() as run:
+        m.fit(x, y, epochs=2, batch_size=BATCH, validation_data=(xv, yv), callbacks=[best, every], verbose=0)
+        m.fit(x, y, epochs=1, batch_size=BATCH, validation_data=(xv, yv), callbacks=[best], verbose=0)
+    stored = {a.path: a for a in store.list_artifacts(run.id, "checkpoints/")}
+    assert set(stored) == {"checkpoints/best_model.keras", "checkpoints/1/w-01.weights.h5", "checkpoints/1/w-02.weights.h5"}
+    assert stored["checkpoints/best_model.keras"].size == os.path.getsize(tmp_path / "best_model.keras")
+    assert store.get_run(run.id).tags["autolog.goal.val_loss"] == "min"
+
+    enable(checkpoint=False)
+    model().fit(x, y, epochs=1, batch_size=BATCH, callbacks=[keras.callbacks.ModelCheckpoint(str(tmp_path / "m.keras"))], verbose=0)
+    assert store.list_artifacts(autolog.last_run().id, "checkpoints/") == []
+
+
+def test_metric_directions_from_monitor_mode_and_keras_names(store):
+    enable()
+    x, y = data()
+    stop = keras.callbacks.EarlyStopping(monitor="mae", mode="max", patience=5)  # the user's word wins over the name
+    model(metrics=("mae", "mse")).fit(x, y, epochs=1, batch_size=BATCH, validation_split=0.25, callbacks=[stop], verbose=0)
+    tags = store.get_run(autolog.last_run().id).tags
+    assert tags["autolog.goal.loss"] == "min" and tags["autolog.goal.val_loss"] == "min"
+    assert tags["autolog.goal.batch/loss"] == "min" and tags["autolog.goal.val_mse"] == "min"
+    assert tags["autolog.goal.mae"] == "max"
