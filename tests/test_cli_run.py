@@ -149,7 +149,7 @@ def test_reproduce_runs_it_again_through_autolog_run(store, tmp_path):
 
     text, _problems = plan(store, only_run(store).id, reuse_env=True)
     command = [line for line in text.splitlines() if "autolog run" in line or "-m autolog" in line]
-    assert command and "-m autolog run --seed 3 -- " in command[0] and command[0].endswith("train.py --C 0.5")
+    assert command and "-m autolog run --seed 3 --no-models -- " in command[0] and command[0].endswith("train.py --C 0.5")
 
 
 def test_a_missing_program_is_a_clear_error(store, tmp_path):

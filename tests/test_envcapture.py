@@ -114,7 +114,8 @@ def test_dirty_repo_diff_applies_in_a_clone(store, tmp_path, monkeypatch):
     rec, artifacts = run_and_read(store)
     assert rec.tags["git.dirty"] == "true"
     assert rec.tags["git.untracked"] == "2"
-    assert "untracked files not stored" in rec.tags["capture.failed"]
+    assert rec.tags["git.untracked_skipped"] == "1"  # skipped on purpose: not a capture failure
+    assert "git.diff" not in rec.tags.get("capture.failed", "")
     diff = read_artifact(store, rec.id, "environment/git.diff").decode()
     assert "# untracked file, included below: helper.py" in diff
     assert "# untracked file, NOT included: data.bin (20 bytes)" in diff
@@ -344,6 +345,14 @@ def test_snapshot_entry_points(monkeypatch):
     main = sys.modules["__main__"]
     monkeypatch.delattr(main, "__file__", raising=False)
     monkeypatch.setattr(main, "__spec__", None, raising=False)
+    monkeypatch.setattr(sys, "orig_argv", [sys.executable])  # a REPL
     assert envcapture.snapshot()["entry"] == "interactive"
+    monkeypatch.setattr(sys, "orig_argv", [sys.executable, "-c", "pass"])
+    assert envcapture.snapshot()["entry"] == "interactive"
+    # Before __main__ is set up (autolog run's bootstrap), the command line says what runs.
+    monkeypatch.setattr(sys, "orig_argv", [sys.executable, "-X", "dev", "-m", "pkg.train", "--lr", "1"])
+    assert envcapture.snapshot()["entry"] == "-m pkg.train"
+    monkeypatch.setattr(sys, "orig_argv", [sys.executable, "-u", __file__, "--x"])
+    assert envcapture.snapshot()["entry"] == os.path.abspath(__file__)
     monkeypatch.setitem(sys.modules, "ipykernel", type(sys)("ipykernel"))
     assert envcapture.snapshot()["entry"] == "notebook"

@@ -28,6 +28,12 @@ SOURCE_NAMES = frozenset({"Makefile", "Dockerfile", "requirements.txt", "setup.p
 DVC_MAX_FILES = 200
 DVC_MAX_TAGS = 500
 HASH_FIELDS = ("md5", "sha256", "etag", "checksum", "version_id")
+# Folders where training writes its outputs: their files are results, not code, and would
+# crowd the source files out of the diff's slots (any path component with one of these names).
+OUTPUT_FOLDERS = frozenset({
+    "autolog-runs", "mlruns", "mlartifacts", "lightning_logs", "checkpoints", "wandb", "dvclive", "runs",
+    ".ipynb_checkpoints", "__pycache__", "outputs", "logs",
+})
 
 
 # thread id -> the command it waits for, so that an abandoned capture can kill it
@@ -107,10 +113,11 @@ class GitState:
     failed: list[str] = field(default_factory=list)
 
 
-def git_state(base: str, exclude: list[str] | None = None) -> GitState:
+def git_state(base: str, exclude: list[str] | None = None, entry: str | None = None) -> GitState:
     """Commit, branch, remote, dirty flag and uncommitted diff of the repository containing ``base``.
 
-    ``exclude`` lists folders (the run store) whose files never count as changes.
+    ``exclude`` lists folders (the run store) whose files never count as changes. ``entry``,
+    the script or notebook that runs, is always put in the diff when git does not track it.
 
     Raises:
         CaptureError: git is missing, ``base`` is not in a repository, or git timed out there.
@@ -149,7 +156,7 @@ def git_state(base: str, exclude: list[str] | None = None) -> GitState:
         state.tags["git.untracked"] = str(len(untracked))
     if entries and commit:
         try:
-            state.diff = _diff(git, root, commit, untracked, pathspec, state.failed)
+            state.diff = _diff(git, root, commit, untracked, pathspec, state, entry)
         except CaptureError as exc:
             state.failed.append(f"git.diff: {exc}")
     return state
@@ -180,32 +187,55 @@ def _inside(root: str, folders: list[str]) -> list[str]:
     return rels
 
 
-def _diff(git: str, root: str, commit: str, untracked: list[str], pathspec: list[str], failed: list[str]) -> bytes:
-    """Tracked changes against HEAD plus small untracked source files as new-file patches."""
+def is_output_path(path: str) -> bool:
+    """Whether ``path`` (relative, ``/``-separated) lies in a folder training writes results to."""
+    return any(part in OUTPUT_FOLDERS for part in path.split("/")[:-1])
+
+
+def _diff(git: str, root: str, commit: str, untracked: list[str], pathspec: list[str], state: GitState,
+          entry: str | None = None) -> bytes:
+    """Tracked changes against HEAD plus small untracked source files as new-file patches.
+
+    The entry script or notebook comes first and is always included (within the size
+    limit); files in output folders (``autolog-runs/``, ``lightning_logs/``, checkpoints...)
+    never take a slot. Files left out on purpose are counted in the tag
+    ``git.untracked_skipped``, not reported as a capture failure.
+    """
     parts = [run_command([git, "diff", "--binary", "--no-color", "--no-ext-diff", commit, *pathspec], root)]
     size = len(parts[0])
     if size > DIFF_LIMIT:
         raise CaptureError(f"{size} bytes, over the {DIFF_LIMIT // 2**20} MiB limit; not stored")
+    entry_rel = None
+    if entry and os.path.isabs(entry):
+        entry_rel = os.path.relpath(os.path.realpath(entry), os.path.realpath(root)).replace(os.sep, "/")
+    outputs = [p for p in untracked if is_output_path(p) and p != entry_rel]
+    candidates = sorted((p for p in untracked if p not in outputs), key=lambda p: p != entry_rel)
     included, skipped = [], []
-    for path in untracked:
+    for path in candidates:
         full = os.path.join(root, path)
         try:
             file_size = os.path.getsize(full)
         except OSError:
             continue
         source = os.path.splitext(path)[1].lower() in SOURCE_SUFFIXES or os.path.basename(path) in SOURCE_NAMES
-        if not source or file_size > UNTRACKED_FILE_LIMIT or len(included) >= UNTRACKED_MAX_FILES or size + file_size > DIFF_LIMIT:
+        if path == entry_rel:
+            source, room = True, size + file_size <= DIFF_LIMIT
+        else:
+            room = file_size <= UNTRACKED_FILE_LIMIT and len(included) < UNTRACKED_MAX_FILES and size + file_size <= DIFF_LIMIT
+        if not source or not room:
             skipped.append(f"{path} ({file_size} bytes)")
             continue
         patch = run_command([git, "diff", "--no-index", "--binary", "--no-color", "--", os.devnull, path], root, ok_codes=(0, 1))
         parts.append(patch)
         size += len(patch)
         included.append(path)
-    if skipped:
-        failed.append(f"git.diff: {len(skipped)} untracked files not stored (not source, or too large)")
+    if skipped or outputs:
+        state.tags["git.untracked_skipped"] = str(len(skipped) + len(outputs))
     header = [f"# autolog: uncommitted changes against {commit}; apply with `git apply` in a checkout of it"]
     header += [f"# untracked file, included below: {p}" for p in included]
     header += [f"# untracked file, NOT included: {p}" for p in skipped]
+    if outputs:
+        header.append(f"# {len(outputs)} untracked files in output folders (runs, logs, checkpoints) not included")
     # git apply skips text before the first "diff --git" line, so the header is harmless.
     return ("\n".join(header) + "\n").encode("utf-8", "surrogateescape") + b"".join(parts)
 

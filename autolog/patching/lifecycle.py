@@ -25,6 +25,9 @@ The public API integrations call (one owner: integrations never end runs themsel
     ``validate``/``test`` after ``fit``). ``finish("FINISHED")`` then restores the run's
     earlier FAILED/KILLED status instead of overwriting it. None: the run is gone or the
     store refused; the caller opens a fresh one with ``open_fit``.
+``LIFECYCLE.open_child(parent, integration, name, tags=None) -> FitRun``
+    A new owned child run of ``parent`` for one trial of a sweep (TensorBoard's
+    ``add_hparams``), never made the active run; ended with ``finish`` like any other.
 ``FitRun.finish(status)``
     How it ends: an owned run ends with ``status`` and becomes the after-fit run; a user's
     run is only flushed and left open. Call it exactly once per ``open_fit``/``resume``.
@@ -109,6 +112,16 @@ class RunLifecycle:
             warn_once(f"{integration}:reopen", f"autolog: could not reopen run {run_id[:8]} ({type(exc).__name__}: {exc})")
             return None
         return FitRun(run, owned=True, model_state={}, keep_status=status if status in ("FAILED", "KILLED") else None)
+
+    def open_child(self, parent: ActiveRun, integration: str, name: str, tags: dict[str, Any] | None = None) -> FitRun:
+        """A new owned child run of ``parent`` (one trial of a sweep), never made the active run."""
+        all_tags = {"autolog.integration": integration, "autolog.model": name}
+        all_tags.update(options.get(integration, "extra_tags") or {})
+        all_tags.update(tags or {})
+        # Started in a copied context: the user's active run and after-fit run stay as they were.
+        run = contextvars.copy_context().run(api.start_run, name=_run_name(name), experiment=parent.experiment, parent_run_id=parent.id,
+                                             tags=all_tags, capture_env=False, log_system_metrics=False)
+        return FitRun(run, owned=True, model_state={})
 
     def note_fit_ended(self, run: ActiveRun) -> None:
         """An owned fit run ended: implicit ``log_*`` calls in this context may go to it for a while."""

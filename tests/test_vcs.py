@@ -1,0 +1,48 @@
+"""Git state for the environment capture: which untracked files the stored diff holds."""
+
+from __future__ import annotations
+
+import subprocess
+
+from autolog.capture.vcs import UNTRACKED_MAX_FILES, git_state, is_output_path
+
+
+def git(repo, *args) -> str:
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def make_repo(path):
+    path.mkdir()
+    git(path, "init", "-q", "-b", "main")
+    (path / "README.md").write_text("project\n")
+    git(path, "add", ".")
+    git(path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
+    return path
+
+
+def test_output_folders_never_take_the_diffs_slots_and_the_entry_script_always_does(tmp_path):
+    repo = make_repo(tmp_path / "proj")
+    for folder in ("lightning_logs/version_0", "autolog-runs", "mlruns/0", "checkpoints"):
+        (repo / folder).mkdir(parents=True)
+        for i in range(5):
+            (repo / folder / f"out{i}.yaml").write_text("x: 1\n")
+    for i in range(UNTRACKED_MAX_FILES + 20):  # more source files than there are slots
+        (repo / f"mod_{i:03d}.py").write_text(f"X = {i}\n")
+    entry = repo / "zz_train.py"  # sorts last: would lose its slot without the entry rule
+    entry.write_text("print('train')\n")
+    state = git_state(str(repo), entry=str(entry))
+    diff = state.diff.decode()
+    assert "# untracked file, included below: zz_train.py" in diff
+    assert "diff --git a/zz_train.py b/zz_train.py" in diff
+    assert "lightning_logs" not in diff.split("# 20 untracked files in output folders")[0]
+    assert "# 20 untracked files in output folders (runs, logs, checkpoints) not included" in diff
+    assert diff.count("# untracked file, included below:") == UNTRACKED_MAX_FILES
+    assert state.tags["git.untracked_skipped"] == str(20 + 20 + 1)  # outputs, sources over the slots
+    assert not any("untracked" in f for f in state.failed)  # skipped on purpose is not a failure
+
+
+def test_output_path_rule_is_about_folders_not_names():
+    assert is_output_path("lightning_logs/version_0/hparams.yaml")
+    assert is_output_path("exp/checkpoints/best.ckpt")
+    assert not is_output_path("checkpoints.py")
+    assert not is_output_path("src/runs_utils.py")
