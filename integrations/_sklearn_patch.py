@@ -2,7 +2,7 @@
 
 Patching never walks ``all_estimators()`` (that imports all of scikit-learn): it wraps
 the estimator classes that exist (``BaseEstimator.__subclasses__()``, recursively) and
-hooks ``BaseEstimator.__init_subclass__`` for classes defined later, wrapping only each
+hooks ``BaseEstimator.__init_subclass__`` (and ``_SetOutputMixin``'s) for classes defined later, wrapping only each
 class's own ``fit``/``fit_transform``/``fit_predict`` (inherited ones are covered by the
 parent's wrapper; the engine's re-entrancy guard makes ``super().fit()`` log once).
 ``joblib.Parallel`` is wrapped so that tasks a search hands to worker threads carry the
@@ -11,8 +11,8 @@ parent's wrapper; the engine's re-entrancy guard makes ``super().fit()`` log onc
 
 from __future__ import annotations
 
-import pickle
 import sys
+import threading
 import weakref
 from typing import Any
 
@@ -24,12 +24,12 @@ from autolog.integrations._sklearn_metrics import (
     set_training_goals,
     training_metrics,
 )
+from autolog.integrations._sklearn_models import save_model_later
 from autolog.integrations.sklearn import INTEGRATION
 from autolog.patching import options
 from autolog.patching.datasets import log_dataset
 from autolog.patching.engine import QUIET, REGISTRY, Call, carry_inside, inside_patched_call, passthrough_guard, safe_wrapper
 from autolog.patching.lifecycle import open_fit_run
-from autolog.patching.models import save_model_files, versions_of
 from autolog.patching.params import log_flat_params
 from autolog.patching.plugins import when_imported
 from autolog.reporting import report
@@ -175,7 +175,7 @@ def _after_fit(call: Call, result: Any) -> None:
             fit_run.run.log_metrics(metrics, step=0)
             set_training_goals(fit_run.run, metrics)
         if options.get(NAME, "log_models"):
-            save_model(fit_run.run, est)
+            save_model_later(fit_run.run, est)
         remember_model(est, fit_run.run)
     finally:
         fit_run.finish("FINISHED")
@@ -235,20 +235,42 @@ def patch(sklearn: Any) -> None:
         _WRAPPERS.setdefault(method, _fit_wrapper(method))
     for cls in [base.BaseEstimator, *_all_subclasses(base.BaseEstimator)]:
         patch_class(cls)
-    inherited = base.BaseEstimator.__init_subclass__.__func__
+    _hook_subclasses(base.BaseEstimator)
+    set_output = sys.modules.get("sklearn.utils._set_output")
+    if set_output is not None and hasattr(set_output, "_SetOutputMixin"):
+        _hook_subclasses(set_output._SetOutputMixin)
+    when_imported(INTEGRATION, "joblib", _patch_joblib)
+    when_imported(INTEGRATION, "sklearn.model_selection", _patch_cv_helpers)
+    when_imported(INTEGRATION, "sklearn.metrics", _patch_metric_functions)
+
+
+_defining = threading.local()
+
+
+def _hook_subclasses(root: type) -> None:
+    """Patch every class defined later under ``root``, once its whole ``__init_subclass__`` chain ran.
+
+    ``_SetOutputMixin.__init_subclass__`` wraps a new transformer's ``fit_transform`` after
+    ``BaseEstimator``'s hook: patching in the innermost hook would put our wrapper under
+    sklearn's, where ``disable`` cannot take it off. So both hooks count their depth and
+    only the outermost one patches.
+    """
+    inherited = root.__init_subclass__.__func__
 
     def __init_subclass__(cls, **kwargs):
-        inherited(cls, **kwargs)
-        if INTEGRATION.enabled:
+        depth = getattr(_defining, "depth", 0)
+        _defining.depth = depth + 1
+        try:
+            inherited(cls, **kwargs)
+        finally:
+            _defining.depth = depth
+        if depth == 0 and INTEGRATION.enabled:
             try:
                 patch_class(cls)
             except Exception as exc:
                 report(NAME, exc)
 
-    REGISTRY.set_attribute(NAME, base.BaseEstimator, "__init_subclass__", classmethod(__init_subclass__))
-    when_imported(INTEGRATION, "joblib", _patch_joblib)
-    when_imported(INTEGRATION, "sklearn.model_selection", _patch_cv_helpers)
-    when_imported(INTEGRATION, "sklearn.metrics", _patch_metric_functions)
+    REGISTRY.set_attribute(NAME, root, "__init_subclass__", classmethod(__init_subclass__))
 
 
 def _patch_cv_helpers(model_selection: Any) -> None:
@@ -285,26 +307,3 @@ def _patch_metric_functions(metrics: Any) -> None:
     for name in METRIC_FUNCTIONS:
         if name in metrics.__dict__:
             REGISTRY.apply(NAME, metrics, name, metric_function_wrapper(name, _enabled))
-
-
-# -- models ----------------------------------------------------------------------------
-def save_model(run: Any, est: Any, artifact_dir: str = "model") -> str:
-    """Save a fitted estimator (skops when installed, else pickle) with its versions."""
-    try:
-        import skops.io as sio
-    except ImportError:
-        sio = None
-
-    def write(folder: str) -> str:
-        if sio is not None:
-            sio.dump(est, f"{folder}/model.skops")
-            return "model.skops"
-        with open(f"{folder}/model.pkl", "wb") as fh:
-            pickle.dump(est, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        return "model.pkl"
-
-    versions = versions_of("scikit-learn", "numpy", "scipy", "skops")
-    cls = type(est)
-    return save_model_files(run, write, "sklearn", artifact_dir, versions,
-                            {"format": "skops" if sio is not None else "pickle", "class": f"{cls.__module__}.{cls.__qualname__}"})
-

@@ -45,6 +45,9 @@ def test_fit_logs_params_training_metrics_and_model(store, data):
         assert key in run.metrics, key
     assert run.metrics["training_score"] == pytest.approx(model.score(X_train, y_train))
     assert run.params["dataset.X_train.shape"] == "150x6"
+    from autolog.integrations.sklearn import wait_for_models
+
+    assert wait_for_models(run.id, timeout=60)  # the model is written off the training thread
     paths = [a.path for a in store.list_artifacts(run.id)]
     assert "model/model.skops" in paths and "model/meta.json" in paths
 
@@ -555,3 +558,65 @@ def test_post_training_metrics_from_a_script_in_a_folder_named_sklearn(store, da
     run = store.get_run(al.last_run().id)
     assert "LogisticRegression_score-X_valid" in run.metrics
     assert run.params["dataset.X_train.shape"] == "150x6"
+
+
+def test_first_model_save_happens_off_the_training_thread(tmp_path):
+    import subprocess
+
+    # A fresh process: the fit returns before skops is imported; the model is stored by exit.
+    script = (
+        "import sys, threading, autolog\n"
+        "autolog.autolog()\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "main = threading.current_thread()\n"
+        "imported_on = []\n"
+        "class Spy:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'skops.io':\n"
+        "            imported_on.append(threading.current_thread() is main)\n"
+        "sys.meta_path.insert(0, Spy())\n"
+        "LogisticRegression().fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])\n"
+        "from autolog.integrations.sklearn import wait_for_models\n"
+        "assert wait_for_models(timeout=120)\n"
+        "print('main-thread-import', any(imported_on))\n"
+        "run = autolog.last_run().id\n"
+        "print(sorted(a.path for a in autolog.open_store().list_artifacts(run)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=180,
+                         env={**__import__("os").environ, "AUTOLOG_URI": str(tmp_path / "s")})
+    assert out.returncode == 0, out.stderr
+    assert "main-thread-import False" in out.stdout
+    assert "model/model.skops" in out.stdout
+
+
+def test_model_saved_when_the_fit_returned_not_later(store, data):
+    from sklearn.linear_model import SGDClassifier
+
+    from autolog.integrations.sklearn import load_model
+
+    X_train, X_test, y_train, _ = data
+    autolog()
+    model = SGDClassifier(max_iter=5, tol=None, random_state=0, warm_start=True).fit(X_train, y_train)
+    first_run = al.last_run().id
+    expected = model.coef_.copy()
+    model.coef_ += 1.0  # the user changes the model right away; the saved one is the fitted one
+    assert np.array_equal(load_model(first_run).coef_, expected)
+
+
+def test_script_exit_waits_for_the_model(tmp_path):
+    import subprocess
+
+    script = (
+        "import autolog\n"
+        "autolog.autolog()\n"
+        "from sklearn.ensemble import RandomForestClassifier\n"
+        "RandomForestClassifier(n_estimators=3).fit([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])\n"
+        "print(autolog.last_run().id)\n"
+    )
+    env = {**__import__("os").environ, "AUTOLOG_URI": str(tmp_path / "s"), "AUTOLOG_EXIT_TIMEOUT": "120"}
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=180, env=env)
+    assert out.returncode == 0, out.stderr
+    run_id = out.stdout.strip().splitlines()[-1]
+    from autolog.integrations.sklearn import load_model
+
+    assert load_model(run_id, store=al.open_store(str(tmp_path / "s"))).predict([[3.0]]).tolist() == [1]

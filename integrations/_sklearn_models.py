@@ -1,0 +1,140 @@
+"""scikit-learn models: saved off the training thread, in skops when it is installed.
+
+The first skops save of a process imports ``skops.io``, which loads a handler for much of
+scikit-learn: about 1.5–2 s. A fit must not pay that, so when a fit ends the estimator is
+only snapshotted with ``pickle.dumps`` on the training thread (well under a millisecond
+for a linear model, a few for a 50-tree forest, in memory). One background thread turns
+each snapshot back into an estimator and writes ``model/model.skops`` (``model.pkl``
+without skops) plus ``meta.json`` into the fit's run. The snapshot is taken when the fit
+returns, so a later fit or ``warm_start`` of the same object never leaks into the saved
+model. ``load_model`` waits for a save still pending in this process, ``wait_for_models``
+waits for all of them, and the process waits for them at exit, after the metric writers'
+final flush, for what is left of ``AUTOLOG_EXIT_TIMEOUT`` but at least ``MIN_EXIT_WAIT``
+seconds (a model is worth a short wait; a skops import on a busy machine takes seconds).
+The snapshot is only ever unpickled in the process that made it.
+"""
+
+from __future__ import annotations
+
+import collections
+import pickle
+import threading
+import time
+from typing import Any
+
+from autolog import process
+from autolog.patching.models import save_model_files, versions_of
+from autolog.reporting import report
+
+NAME = "sklearn"
+MAX_PENDING = 8  # snapshots waiting at most; a faster producer waits (memory stays bounded)
+EXIT_ORDER = 35  # after runs end (10) and the writers' final flush (30): metrics are durable first
+MIN_EXIT_WAIT = 30.0
+
+_cond = threading.Condition()
+_queue: collections.deque[tuple[Any, bytes, str]] = collections.deque()
+_pending: dict[str, int] = {}  # run id -> saves queued or being written
+_worker: threading.Thread | None = None
+
+
+def save_model(run: Any, est: Any, artifact_dir: str = "model") -> str:
+    """Save a fitted estimator now (skops when installed, else pickle) with its versions; return its artifact path."""
+    try:
+        import skops.io as sio
+    except ImportError:
+        sio = None
+
+    def write(folder: str) -> str:
+        if sio is not None:
+            sio.dump(est, f"{folder}/model.skops")
+            return "model.skops"
+        with open(f"{folder}/model.pkl", "wb") as fh:
+            pickle.dump(est, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        return "model.pkl"
+
+    versions = versions_of("scikit-learn", "numpy", "scipy", "skops")
+    cls = type(est)
+    return save_model_files(run, write, NAME, artifact_dir, versions,
+                            {"format": "skops" if sio is not None else "pickle", "class": f"{cls.__module__}.{cls.__qualname__}"})
+
+
+def save_model_later(run: Any, est: Any, artifact_dir: str = "model") -> None:
+    """Snapshot ``est`` now and save it into ``run`` from the background thread."""
+    global _worker
+    try:
+        snapshot = pickle.dumps(est, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        save_model(run, est, artifact_dir)  # not picklable: skops may still manage, here
+        return
+    with _cond:
+        while len(_queue) >= MAX_PENDING and _worker is not None and _worker.is_alive():
+            _cond.wait(1.0)
+        _queue.append((run, snapshot, artifact_dir))
+        _pending[run.id] = _pending.get(run.id, 0) + 1
+        if _worker is None or not _worker.is_alive():
+            _worker = threading.Thread(target=_work, name="autolog-sklearn-models", daemon=True)
+            _worker.start()
+
+
+def _work() -> None:
+    global _worker
+    process.mark_background()
+    while True:
+        with _cond:
+            if not _queue:
+                _worker = None
+                _cond.notify_all()
+                return
+            run, snapshot, artifact_dir = _queue.popleft()
+            _cond.notify_all()
+        try:
+            save_model(run, pickle.loads(snapshot), artifact_dir)  # our own bytes, made in this process
+        except Exception as exc:
+            try:
+                report(NAME, exc)
+            except Exception as strict:  # AUTOLOG_STRICT: nobody to raise to on this thread
+                import traceback
+
+                traceback.print_exception(strict)
+        finally:
+            with _cond:
+                left = _pending.get(run.id, 1) - 1
+                if left > 0:
+                    _pending[run.id] = left
+                else:
+                    _pending.pop(run.id, None)
+                _cond.notify_all()
+
+
+def wait_for_models(run_id: str | None = None, timeout: float | None = None) -> bool:
+    """Block until the models queued for ``run_id`` (None: every run) are stored; False on timeout."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with _cond:
+        while _pending.get(run_id) if run_id is not None else _pending:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            _cond.wait(remaining)
+    return True
+
+
+def _at_exit() -> None:
+    deadline = process.exit_deadline()
+    budget = MIN_EXIT_WAIT if deadline is None else max(MIN_EXIT_WAIT, deadline - time.monotonic())
+    if _pending and not wait_for_models(timeout=budget):
+        import sys
+
+        print(f"autolog: {sum(_pending.values())} scikit-learn model(s) could not be saved within the exit timeout", file=sys.stderr)
+
+
+def _forget_parent_saves() -> None:
+    # A forked child has the parent's queue but not its thread: those saves are the parent's.
+    global _worker, _cond
+    _cond = threading.Condition()  # a parent thread may have held it at the fork
+    _queue.clear()
+    _pending.clear()
+    _worker = None
+
+
+process.on_exit("sklearn-models", _at_exit, EXIT_ORDER)
+process.on_fork_child("sklearn-models", _forget_parent_saves)
