@@ -264,3 +264,12 @@ def test_importing_the_integration_does_not_import_lightgbm():
     code = "import sys, autolog.integrations.lightgbm; print('lightgbm' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_runs_started_within_one_second_get_distinct_names(store, sets):
+    train, _ = sets
+    _enable(log_models=False, capture_env=False, log_system_metrics=False)
+    for _ in range(3):
+        lgb.train(PARAMS, train, 1)
+    names = [run.name for run in store.search_runs()]
+    assert len(names) == 3 and len(set(names)) == 3  # a counter suffix, never the same name twice
