@@ -115,8 +115,11 @@ def tensorboard_on(tmp_path):
 
 
 def _snapshot(logdir) -> dict[str, str]:
+    """Digests of the run folders' event files (the root's hparams experiment record apart)."""
     out = {}
     for root, _, files in os.walk(logdir):
+        if os.path.samefile(root, logdir):
+            continue
         for name in files:
             if "tfevents" in name:
                 path = os.path.join(root, name)
@@ -150,7 +153,7 @@ def test_tensorboard_serves_exported_runs_scalars_and_hparams(store, tmp_path, t
     assert names[runs[0].id] == f"mlp_lr=0.1-{runs[0].id[:8]}"
 
     tb = tensorboard_on(logdir)
-    assert sorted(tb.get("/data/runs")) == sorted(names.values())
+    assert sorted(tb.get("/data/runs")) == sorted([".", *names.values()])  # ".": the hparams experiment record
     tags = tb.wait_for(lambda: (t := tb.get("/data/plugin/scalars/tags")) and len(t) == 3 and t)
     assert {run: sorted(t) for run, t in tags.items()} == {n: ["loss", "val/acc"] for n in names.values()}
     for run in runs:
@@ -171,14 +174,16 @@ def test_tensorboard_serves_exported_runs_scalars_and_hparams(store, tmp_path, t
         status = group["sessions"][0]["status"]
         assert status == ("STATUS_FAILURE" if run.status == "FAILED" else "STATUS_SUCCESS")
     experiment = tb.post("/data/plugin/hparams/experiment", {"experimentName": ""})
-    assert {h["name"] for h in experiment["hparamInfos"]} == {"lr", "optimizer", "layers", "shuffle"}
+    # Columns: the params that vary (shuffle is the same everywhere); axes: the headline metrics.
+    assert {h["name"] for h in experiment["hparamInfos"]} == {"lr", "optimizer", "layers"}
+    assert [m["name"]["tag"] for m in experiment["metricInfos"]] == ["val/acc", "loss"]
 
     # Grow one run, add another: the re-export appends exactly the new points.
     before = _snapshot(logdir)
     with al.start_run(run_id=runs[0].id, log_system_metrics=False, capture_env=False):
         al.log_metric("loss", 0.05, step=40)
     with al.start_run(name="late run", log_system_metrics=False, capture_env=False) as late:
-        al.log_params({"lr": 0.5})
+        al.log_params({"lr": 0.5, "optimizer": "adam", "layers": 2, "shuffle": True})  # same columns: old sessions stay
         al.log_metric("loss", 2.0, step=0)
     al.flush()
     again = export_to_tensorboard(store, logdir)
@@ -276,7 +281,7 @@ def test_export_only_command_and_experiment_filter(store, tmp_path, capsys):
     out_dir = tmp_path / "only-tb"
     assert cli.main(["ui", "--export-only", str(out_dir), "--experiment", "tb"]) == 0
     assert "exported 3 runs" in capsys.readouterr().out
-    assert len([d for d in os.listdir(out_dir) if not d.startswith(".")]) == 3
+    assert len([d for d in os.listdir(out_dir) if (out_dir / d).is_dir()]) == 3
     assert cli.main(["ui", "--export-only", str(out_dir), "--experiment", "no-such-experiment"]) == 2
     assert "no-such-experiment" in capsys.readouterr().err
 
@@ -299,7 +304,7 @@ def test_ui_command_exports_and_serves_until_stopped(store, tmp_path):
                 break
         assert f"TensorBoard at http://127.0.0.1:{port}/" in "".join(lines), "".join(lines)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/runs", timeout=30) as resp:
-            assert sorted(json.loads(resp.read())) == sorted(run_dir_name(r) for r in runs)
+            assert sorted(json.loads(resp.read())) == sorted([".", *(run_dir_name(r) for r in runs)])
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) != 0
     finally:
@@ -427,3 +432,110 @@ def test_scalars_dashboard_in_headless_chromium_shows_run_name(store, tmp_path, 
     assert shot[:8] == b"\x89PNG\r\n\x1a\n"
     for name in expected:
         assert name in text, f"{name} not on the scalars dashboard (screenshot: {tmp_path / 'scalars.png'})"
+
+
+# -- the hparams experiment: every run a session group on every axis ---------------------------
+def _five_runs(store) -> list:
+    """Five runs of one experiment: two lack val_auc, one lacks the dropout param; noise metrics everywhere."""
+    al.set_experiment("hp")
+    ids = []
+    for i in range(5):
+        with al.start_run(name=f"trial {i}", log_system_metrics=False, capture_env=False) as run:
+            params = {"depth": 2 + i, "seed": 0, "dataset.train.digest": f"d{i:04x}", "optimizer": "adam"}
+            if i != 4:
+                params["dropout"] = 0.1 * i
+            al.log_params(params)
+            for step in range(4):
+                al.log_metrics({"loss": 1.0 / (step + 1 + i), "val_loss": 1.2 / (step + 1 + i), "batch/loss": 0.5,
+                                "system/cpu_percent": 10.0 + step}, step=step)
+            al.log_metric("best_iteration", 3.0)
+            al.set_metric_goal("val_loss", "min")
+            if i < 3:
+                al.log_metric("val_auc", 0.7 + i / 20, goal="max")
+            ids.append(run.id)
+    al.flush()
+    return [store.get_run(r) for r in ids]
+
+
+def test_hparams_experiment_has_headline_axes_varying_columns_and_every_run(store, tmp_path, tensorboard_on):
+    runs = _five_runs(store)
+    logdir = tmp_path / "tb"
+    result = export_to_tensorboard(store, logdir, experiment="hp")
+    names = {run.id: run_dir_name(run) for run in runs}
+    assert result["hparams"]["metrics"] == ["val_loss", "loss"]
+    assert result["hparams"]["params"] == {"depth": "float", "dropout": "string"}
+    assert {k: sorted(v) for k, v in result["hparams"]["lacking"].items()} == {"val_auc": sorted(names[r.id] for r in runs[3:])}
+
+    tb = tensorboard_on(logdir)
+    experiment = tb.wait_for(lambda: (e := tb.post("/data/plugin/hparams/experiment", {"experimentName": ""}))
+                             and e.get("metricInfos") and e)
+    assert [m["name"]["tag"] for m in experiment["metricInfos"]] == ["val_loss", "loss"]  # no system/, batch/, counters
+    infos = {h["name"]: h for h in experiment["hparamInfos"]}
+    assert set(infos) == {"depth", "dropout"}  # no constant params, no digests
+    assert infos["depth"]["type"] == "DATA_TYPE_FLOAT64" and infos["dropout"]["type"] == "DATA_TYPE_STRING"
+    groups = tb.wait_for(lambda: (g := tb.session_groups()) and len(g) == 5 and all(len(x["metricValues"]) == 2 for x in g.values()) and g)
+    assert sorted(groups) == sorted(names.values())  # every run is a session group, named "<run name>-<short id>"
+    for run in runs:
+        group = groups[names[run.id]]
+        finals = {m["name"]["tag"]: m["value"] for m in group["metricValues"]}
+        assert finals == {k: pytest.approx(_f32(run.metrics[k])) for k in ("val_loss", "loss")}
+        assert group["hparams"]["depth"] == float(run.params["depth"])
+        assert group["hparams"]["dropout"] == run.params.get("dropout", "-")
+
+
+# Clicks the hparams dashboard's parallel-coordinates tab; then counts the lines it drew.
+CLICK_PARALLEL = """(() => {
+  const all = [];
+  const walk = (node) => { if (node.shadowRoot) walk(node.shadowRoot);
+    for (const child of node.children || []) { all.push(child); walk(child); } };
+  walk(document);
+  const tab = all.find(e => e.tagName === 'PAPER-TAB' && /parallel coordinates/i.test(e.textContent));
+  if (tab) tab.click();
+  return Boolean(tab);
+})()"""
+COUNT_LINES = """(() => {
+  const all = [];
+  const walk = (node) => { if (node.shadowRoot) walk(node.shadowRoot);
+    for (const child of node.children || []) { all.push(child); walk(child); } };
+  walk(document);
+  const plot = all.find(e => e.tagName === 'TF-HPARAMS-PARALLEL-COORDS-PLOT');
+  if (!plot) return -1;
+  const root = plot.shadowRoot || plot;
+  return root.querySelectorAll('.foreground path').length;
+})()"""
+
+
+def test_hparams_parallel_coordinates_in_headless_chromium_draws_every_run(store, tmp_path, tensorboard_on, chromium):
+    runs = _five_runs(store)
+    logdir = tmp_path / "tb"
+    export_to_tensorboard(store, logdir, experiment="hp")
+    tb = tensorboard_on(logdir)
+    tb.wait_for(lambda: len(tb.session_groups()) == 5)
+    shot_path = tmp_path / "hparams-parallel-coordinates.png"
+    with tempfile.TemporaryDirectory() as profile:
+        browser = DevTools(chromium, profile)
+        try:
+            target = browser.call("Target.createTarget", url=f"{tb.url}/#hparams")["targetId"]
+            session = browser.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
+            browser.call("Emulation.setDeviceMetricsOverride", session=session, width=1400, height=1100,
+                         deviceScaleFactor=1, mobile=False)
+            deadline = time.monotonic() + 60
+            clicked, lines = False, -1
+            while time.monotonic() < deadline and lines < len(runs):
+                time.sleep(0.5)
+                if not clicked:
+                    clicked = browser.call("Runtime.evaluate", session=session, expression=CLICK_PARALLEL,
+                                           returnByValue=True)["result"].get("value", False)
+                    continue
+                lines = browser.call("Runtime.evaluate", session=session, expression=COUNT_LINES,
+                                     returnByValue=True)["result"].get("value", -1)
+            time.sleep(1.0)  # let the last transition finish before the picture
+            shot = base64.b64decode(browser.call("Page.captureScreenshot", session=session)["data"])
+        finally:
+            browser.close()
+    shot_path.write_bytes(shot)
+    assert shot[:8] == b"\x89PNG\r\n\x1a\n"
+    assert clicked, f"no parallel coordinates tab on the hparams dashboard (screenshot: {shot_path})"
+    assert lines == len(runs), f"{lines} of {len(runs)} runs drawn (screenshot: {shot_path})"
+    if os.environ.get("AUTOLOG_KEEP_SCREENSHOT"):
+        shutil.copy(shot_path, os.environ["AUTOLOG_KEEP_SCREENSHOT"])

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import re
 import shutil
@@ -43,10 +42,11 @@ from contextlib import closing
 from typing import Any
 
 from autolog.errors import RunNotFound
-from autolog.sinks import tfevents
+from autolog.sinks import tb_hparams, tfevents
 from autolog.sinks.tfevents import END_STATUS
 
 STATE_FILE = ".autolog-export.db"
+EXPERIMENT_STATE = ".autolog-hparams.json"  # the experiment record last written into the logdir root
 DEFAULT_PORT = 6006
 RELOAD_SECONDS = 15.0
 SCALAR_SAMPLES = 10_000  # points per curve TensorBoard keeps; "0" would mean none, not all
@@ -57,18 +57,6 @@ def run_dir_name(run: Any) -> str:
     """The TensorBoard run name of an autolog run: ``<run name>-<first 8 id chars>``, file-system safe."""
     name = _UNSAFE.sub("_", run.name).strip("._") or "run"
     return f"{name[:80]}-{run.id[:8]}"
-
-
-def _hparam_value(text: str) -> bool | float | str:
-    # Params are stored as text; numbers and booleans become real values again so that
-    # TensorBoard can place them on numeric axes in the parallel-coordinates view.
-    if text in ("True", "true", "False", "false"):
-        return text in ("True", "true")
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    return number if math.isfinite(number) else text
 
 
 class _State:
@@ -118,8 +106,12 @@ def _key_state(history: list[Any]) -> list[int]:
     return [len(history), top, sum(1 for p in history if p.step < top)]
 
 
-def _export_run(tb: Any, store: Any, state: _State, logdir: str, run: Any) -> tuple[str, int]:
-    """Bring one run's folder up to date; return (what happened, points written)."""
+def _export_run(tb: Any, store: Any, state: _State, logdir: str, run: Any, hparams: dict[str, Any]) -> tuple[str, int]:
+    """Bring one run's folder up to date; return (what happened, points written).
+
+    ``hparams`` are the session's values (see :mod:`.tb_hparams`); when they change (a
+    param became a column of the experiment, a run gained a param) the folder is rewritten.
+    """
     row = state.get(run.id)
     created = row is None
     name = run_dir_name(run)
@@ -132,7 +124,7 @@ def _export_run(tb: Any, store: Any, state: _State, logdir: str, run: Any) -> tu
         if file_seq > seq:  # written by an export that crashed before committing its state
             os.remove(path)
     # A renamed run is written afresh so that its hparams session carries the new name too.
-    rewrite = (row is None or row["dir"] != name or row["params"] != run.params
+    rewrite = (row is None or row["dir"] != name or row["params"] != hparams
                or (row["end_status"] is not None and row["end_status"] != end_status))
     if row is not None and row["dir"] != name:
         shutil.rmtree(os.path.join(logdir, row["dir"]), ignore_errors=True)
@@ -152,8 +144,7 @@ def _export_run(tb: Any, store: Any, state: _State, logdir: str, run: Any) -> tu
         for path in tfevents.our_event_files(folder).values():
             os.remove(path)
         fresh = histories
-        row = {"dir": name, "params": dict(run.params), "end_status": None, "keys": {}}
-        hparams = {k: _hparam_value(v) for k, v in run.params.items()}
+        row = {"dir": name, "params": hparams, "end_status": None, "keys": {}}
         records.append(tfevents.session_start_record(tb, hparams, name, run.start_time / 1000.0))
     points = 0
     for key, new in fresh.items():
@@ -169,6 +160,34 @@ def _export_run(tb: Any, store: Any, state: _State, logdir: str, run: Any) -> tu
     state.put(run.id, row)
     outcome = "new" if created else "rewritten" if rewrite else "updated" if records else "unchanged"
     return outcome, points
+
+
+def _write_experiment(tb: Any, logdir: str, config: tb_hparams.HParamsConfig, runs: list[Any]) -> None:
+    """Write the hparams experiment record into the logdir's root run when it changed.
+
+    A changed record goes into a new file and the old one is removed: TensorBoard keeps
+    the first metadata it read per tag, so a running TensorBoard shows the new columns
+    after a restart (``autolog ui`` exports before it starts TensorBoard).
+    """
+    state_path = os.path.join(logdir, EXPERIMENT_STATE)
+    try:
+        with open(state_path, encoding="utf-8") as fh:
+            previous = json.load(fh)
+    except (OSError, ValueError):
+        previous = {"seq": 0, "config": None}
+    wanted = config.as_json()
+    existing = tfevents.our_event_files(logdir)
+    if previous.get("config") == wanted and previous.get("seq") in existing:
+        return
+    seq = max([previous.get("seq") or 0, *existing]) + 1
+    tfevents.write_event_file(tb, logdir, seq, [tb_hparams.experiment_record(tb, config, runs, time.time())])
+    tmp = state_path + f".{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump({"seq": seq, "config": wanted}, fh)
+    os.replace(tmp, state_path)
+    for old_seq, path in existing.items():
+        if old_seq != seq:
+            os.remove(path)
 
 
 def _is_gone(store: Any, run_id: str) -> bool:
@@ -211,6 +230,10 @@ def export_to_tensorboard(store: Any, logdir: str | os.PathLike[str], experiment
         store.get_experiment(experiment)  # a typo should fail loudly, not export nothing
     runs = store.search_runs(experiment=experiment)
     counts = {"runs": len(runs), "written": 0, "new": 0, "rewritten": 0, "unchanged": 0, "removed": 0, "points": 0}
+    config = tb_hparams.build(runs)
+    _write_experiment(tb, logdir, config, runs)
+    names = {r.id: run_dir_name(r) for r in runs}
+    counts["hparams"] = {**config.as_json(), "lacking": {k: [names[i] for i in ids] for k, ids in config.lacking.items()}}
     state = _State(logdir)
     try:
         for run in runs:
@@ -218,7 +241,7 @@ def export_to_tensorboard(store: Any, logdir: str | os.PathLike[str], experiment
             # appending the same points again, and each run's state commits with its file.
             state.conn.execute("BEGIN IMMEDIATE")
             try:
-                outcome, points = _export_run(tb, store, state, logdir, run)
+                outcome, points = _export_run(tb, store, state, logdir, run, tb_hparams.session_hparams(run, config))
             except BaseException:
                 state.conn.execute("ROLLBACK")
                 raise

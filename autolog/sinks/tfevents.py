@@ -28,13 +28,14 @@ def load() -> Any:
     try:
         from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
         from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import CRC_TABLE, masked_crc32c
+        from tensorboard.plugins.hparams import api_pb2 as hp_api
         from tensorboard.plugins.hparams import metadata as hp_metadata
         from tensorboard.plugins.hparams import plugin_data_pb2, summary_v2
         from tensorboard.plugins.scalar import metadata as scalar_metadata
     except ImportError as exc:
         raise MissingDependency(f"the TensorBoard export needs the tensorboard package: {TENSORBOARD_EXTRA}") from exc
     return argparse.Namespace(event_pb2=event_pb2, summary_pb2=summary_pb2, tensor_pb2=tensor_pb2,
-                              tensor_shape_pb2=tensor_shape_pb2, types_pb2=types_pb2, hp_metadata=hp_metadata,
+                              tensor_shape_pb2=tensor_shape_pb2, types_pb2=types_pb2, hp_metadata=hp_metadata, hp_api=hp_api,
                               plugin_data_pb2=plugin_data_pb2, summary_v2=summary_v2,
                               scalar_metadata=scalar_metadata, crc_table=CRC_TABLE, masked_crc32c=masked_crc32c)
 
