@@ -19,6 +19,7 @@ EXAMPLES = [
     ("xgboost_example.py", "xgboost"),
     ("lightgbm_example.py", "lightgbm"),
     ("keras_example.py", "keras"),
+    ("keras_custom_train_step.py", "keras"),
     ("lightning_example.py", "lightning"),
     ("lightning_gan.py", "lightning"),
     ("tensorboard_example.py", "torch"),
