@@ -34,9 +34,9 @@ from autolog.integrations._lightning_params import (
     trainer_params,
 )
 from autolog.patching import options
-from autolog.patching.lifecycle import FitRun, open_fit_run
+from autolog.patching.lifecycle import LIFECYCLE, FitRun
 from autolog.patching.params import log_flat_params
-from autolog.reporting import report, warn_once
+from autolog.reporting import report
 from autolog.tracking import api
 
 NAME = "lightning"
@@ -89,7 +89,6 @@ class CallbackLogic(ArtifactLogic):
         self._fit: FitRun | None = None
         self._fit_pending = False  # on_fit_start was seen; the run opens when training starts
         self._eval: FitRun | None = None
-        self._eval_status = "FINISHED"
         self._results = self._epoch_loop = None
         self._every, self._auto = 1, True
         self._last_step = self._last_logged = -1
@@ -124,7 +123,7 @@ class CallbackLogic(ArtifactLogic):
     # -- fit start: the run and its params ----------------------------------------------
     @_guarded
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
-        self._finish("FAILED")  # a run left open by an earlier call that never reached its end hooks
+        self.end_runs("FAILED")  # a run left open by an earlier call that never reached its end hooks
         self._reset()
         # The run opens in on_train_start: a fit that trains nothing (max_epochs already reached,
         # as in a second trainer.fit) creates no run. Nothing is recorded before training starts.
@@ -133,8 +132,8 @@ class CallbackLogic(ArtifactLogic):
     def _open_fit(self, trainer: Any, pl_module: Any) -> None:
         self._fit_pending = False
         cls = type(pl_module)
-        fit = open_fit_run(NAME, cls.__name__, model=pl_module,
-                           tags={"lightning.package": self.package, "module_class": f"{cls.__module__}.{cls.__qualname__}"})
+        fit = LIFECYCLE.open_fit(NAME, cls.__name__, model=pl_module,
+                                 tags={"lightning.package": self.package, "module_class": f"{cls.__module__}.{cls.__qualname__}"})
         if fit is None:
             return
         self._fit = fit
@@ -163,9 +162,7 @@ class CallbackLogic(ArtifactLogic):
             with open(ckpt, "rb") as fh:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     digest.update(chunk)
-            store = self._fit.run.store
-            row = store._conn().execute("SELECT run_id, path FROM artifacts WHERE sha256 = ? AND run_id != ? ORDER BY created DESC LIMIT 1",
-                                        (digest.hexdigest(), self._fit.run.id)).fetchone()
+            row = self._fit.run.store.find_artifact(digest.hexdigest(), exclude_run=self._fit.run.id)
             if row is not None:
                 tags.update({"autolog.resumed_from_run": row[0], "autolog.resumed_from_artifact": row[1]})
         self._fit.run.set_tags(tags)
@@ -319,21 +316,15 @@ class CallbackLogic(ArtifactLogic):
     def _start_eval(self, trainer: Any, pl_module: Any) -> None:
         if trainer.global_rank != 0 or self._fit is not None:
             return
-        self._eval_status = "FINISHED"
         user = api.active_run()
         previous = _TRAINER_RUNS.get(trainer)
         if (user is None or user.ended) and previous is not None:
-            try:
-                status = api.get_store().get_run(previous).status
-                run = api.start_run(run_id=previous, capture_env=False, log_system_metrics=False)
-            except Exception as exc:  # the store changed, or the run was deleted: a new run instead
-                warn_once("lightning:reopen", f"autolog: could not reopen run {previous[:8]} for {_stage(trainer)} results ({exc})")
-            else:
-                self._eval = FitRun(run, owned=True, model_state={})
-                self._eval_status = status if status in ("FAILED", "KILLED") else "FINISHED"
+            # Results of the same training go into the fit's run (None: it is gone, a new run instead).
+            self._eval = LIFECYCLE.resume(previous, NAME)
+            if self._eval is not None:
                 return
         cls = type(pl_module)
-        self._eval = open_fit_run(NAME, cls.__name__, model=pl_module, tags={"lightning.package": self.package})
+        self._eval = LIFECYCLE.open_fit(NAME, cls.__name__, model=pl_module, tags={"lightning.package": self.package})
         if self._eval is not None and (user is None or user.ended):
             _TRAINER_RUNS[trainer] = self._eval.run.id
 
@@ -345,7 +336,7 @@ class CallbackLogic(ArtifactLogic):
                 self._put(key, value, trainer.current_epoch)
         self._drain()
         fit, self._eval = self._eval, None
-        fit.finish(self._eval_status)
+        fit.finish("FINISHED")  # a resumed run that had failed keeps its status (the lifecycle's rule)
 
     # -- the end ----------------------------------------------------------------------------
     @_guarded
@@ -375,7 +366,7 @@ class CallbackLogic(ArtifactLogic):
             if self._opt("log_models"):
                 self._save_model(trainer, pl_module)
         finally:
-            self._finish("FINISHED")
+            self.end_runs("FINISHED")
 
     @_guarded
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
@@ -387,9 +378,9 @@ class CallbackLogic(ArtifactLogic):
                 self._drain()
                 self._sync_checkpoints(trainer)
         finally:
-            self._finish(status)
+            self.end_runs(status)
 
-    def _finish(self, status: str) -> None:
+    def end_runs(self, status: str) -> None:
         """End the runs still open (the fit wrapper calls it too, as a safety net)."""
         self._fit_pending = False
         for attr in ("_fit", "_eval"):
@@ -400,4 +391,4 @@ class CallbackLogic(ArtifactLogic):
                 self._drain()
             finally:
                 setattr(self, attr, None)
-                fit.finish(self._eval_status if attr == "_eval" and status == "FINISHED" else status)
+                fit.finish(status)

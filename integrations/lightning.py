@@ -138,7 +138,7 @@ def _detach(call: Call, status: str) -> None:
     try:
         trainer.callbacks = [cb for cb in trainer.callbacks if cb is not callback]
     finally:
-        callback._finish(status)  # normally done in on_fit_end / on_exception already
+        callback.end_runs(status)  # normally done in on_fit_end / on_exception already
 
 
 def _after(call: Call, result: Any) -> None:

@@ -6,17 +6,25 @@ byte-identical with and without autolog); around them:
 
 - ``add_scalar(tag, v, step)`` logs metric ``tag`` (step = ``global_step``, or the next step
   of that key when None); ``add_scalars(main, {sub: v})`` logs ``main/sub``;
-  ``add_hparams(h, m)`` logs ``h`` as params and ``m`` as metrics; ``add_text(tag, s)``
-  appends to the artifact ``tensorboard_text/<tag>.txt``.
+  ``add_text(tag, s)`` appends to the artifact ``tensorboard_text/<tag>.txt``.
+- ``add_hparams(h, m)`` is one trial, as TensorBoard shows it (one session per call): a child
+  run of the writer's run named ``<log_dir name>-<run_name or trialN>``, with ``h`` as its
+  params and ``m`` as its metrics, ended at once. A sweep of five calls is five child runs.
 - Which run: the user's active run for the first writer of that run (left open); another
   writer in the same user run gets a nested child run; with no active run the writer's
-  first event starts one run named after its log_dir, ended FINISHED when the writer is
-  closed (or garbage-collected, or at exit). ``exclusive=True`` logs only into user runs.
-  Writer runs are not made the active run, so ``start_run()`` still works beside them.
-- The writer's event files (those created or changed since it was opened) are uploaded
-  under ``tensorboard/<log_dir name>/`` at ``close()``, when its run ends, and at most every
-  ``SYNC_INTERVAL_S`` seconds at ``flush()`` or while scalars are being added; files whose
-  size and mtime did not change are skipped.
+  first event starts one run named after its log_dir. ``exclusive=True`` logs only into
+  user runs. Writer runs are never made the active run, so ``start_run()`` still works beside them.
+- A log dir is one run for the life of the process: ``close()`` ends the writer's own run
+  FINISHED (a ``with`` block raising: FAILED, or KILLED for Ctrl-C), and writing again after
+  it, with the same writer or a new one on the same log dir, continues that run (RUNNING
+  until the next ``close()``). A writer garbage-collected unclosed ends its run; at exit the
+  process ends it (FAILED after an uncaught exception or Ctrl-C).
+- The writer's files (event files and the projector's ``projector_config.pbtxt``,
+  ``tensors.tsv``, ``metadata.tsv``, ``sprite.png``, ``bookmarks.txt``) created or changed
+  since it was opened are uploaded under ``tensorboard/<log_dir name>/`` at ``close()`` (also
+  files written after an earlier close, e.g. by ``add_pr_curve``), when its run ends, and at
+  most every ``SYNC_INTERVAL_S`` seconds at ``flush()`` or while scalars are being added;
+  files whose size and mtime did not change are skipped.
 - Inside an autologged ``Trainer.fit``/``Model.fit`` every patched method calls straight
   through (the engine's "inside a patched call" mark), so a framework's TensorBoard
   logger never duplicates what its own integration records.
@@ -34,7 +42,7 @@ from typing import Any
 
 from autolog.patching import options
 from autolog.patching.engine import REGISTRY, Call, safe_wrapper
-from autolog.patching.lifecycle import FitRun, open_fit_run
+from autolog.patching.lifecycle import LIFECYCLE, FitRun
 from autolog.patching.params import log_flat_params
 from autolog.patching.plugins import Integration, integration_autolog
 from autolog.reporting import report
@@ -44,29 +52,35 @@ NAME = "tensorboard"
 SYNC_INTERVAL_S = 60.0  # uploads between close()s are throttled: a growing event file is re-stored whole
 TEXT_FOLDER = "tensorboard_text"
 EVENT_MARK = ".tfevents."
+PROJECTOR_FILES = frozenset({"projector_config.pbtxt", "tensors.tsv", "metadata.tsv", "sprite.png", "bookmarks.txt"})
 _monotonic = time.monotonic
 _lock = threading.Lock()
+# (store root, log dir) -> the run a writer without a user run logged into: the log dir's run
+# for the life of the process, continued when a closed writer (or a new one) writes there again.
+_DIR_RUNS: dict[tuple[str, str], str] = {}
 
 
 class _WriterState:
     """What autolog keeps per writer (never a strong reference to the writer itself)."""
 
-    __slots__ = ("writer_ref", "log_dir", "name", "baseline", "uploaded", "fit_run", "texts", "dirty_texts",
-                 "next_sync", "hooked", "finalizer", "lock")
+    __slots__ = ("writer_ref", "log_dir", "name", "baseline", "uploaded", "fit_run", "last_run_id", "texts",
+                 "dirty_texts", "next_sync", "hooked", "finalizer", "trials", "lock")
 
     def __init__(self, writer: Any, baseline: dict[str, tuple[int, int]] | None) -> None:
         self.writer_ref = weakref.ref(writer)
         self.log_dir = os.path.abspath(_log_dir_of(writer))
         self.name = os.path.basename(os.path.normpath(self.log_dir)) or "tensorboard"
-        # Event files that were there before this writer wrote: an earlier job's files in a reused log_dir.
+        # Files that were there before this writer wrote: an earlier job's files in a reused log_dir.
         self.baseline = _scan(self.log_dir) if baseline is None else baseline
         self.uploaded: dict[str, dict[str, tuple[int, int]]] = {}  # run id -> path -> (size, mtime)
         self.fit_run: FitRun | None = None
+        self.last_run_id: str | None = None  # the run the writer logged into last, ended or not
         self.texts: dict[str, list[str]] = {}
         self.dirty_texts: set[str] = set()
         self.next_sync = _monotonic() + SYNC_INTERVAL_S
-        self.hooked: set[str] = set()
+        self.hooked: weakref.WeakSet = weakref.WeakSet()  # ActiveRun objects carrying our end hook
         self.finalizer: weakref.finalize | None = None
+        self.trials = 0
         self.lock = threading.RLock()
 
 
@@ -85,7 +99,7 @@ def _log_dir_of(writer: Any) -> str:
 
 def _scan(log_dir: str) -> dict[str, tuple[int, int]]:
     found = {}
-    for full, _rel in _event_files(log_dir):
+    for full, _rel in _writer_files(log_dir):
         try:
             st = os.stat(full)
         except OSError:
@@ -94,14 +108,29 @@ def _scan(log_dir: str) -> dict[str, tuple[int, int]]:
     return found
 
 
-def _event_files(log_dir: str) -> list[tuple[str, str]]:
-    """``(path, path relative to log_dir)`` of every event file under ``log_dir``."""
+def _writer_files(log_dir: str) -> list[tuple[str, str]]:
+    """``(path, path relative to log_dir)`` of every event or projector file under ``log_dir``."""
     out = []
     for folder, _dirs, names in os.walk(log_dir):
         for name in sorted(names):
-            if EVENT_MARK in name:
+            if EVENT_MARK in name or name in PROJECTOR_FILES:
                 full = os.path.join(folder, name)
                 out.append((full, os.path.relpath(full, log_dir).replace(os.sep, "/")))
+    return out
+
+
+def _pending_files(state: _WriterState, run_id: str | None) -> list[tuple[str, str, tuple[int, int]]]:
+    """The writer's files that are new or changed since ``run_id`` last stored them."""
+    done = state.uploaded.get(run_id, {}) if run_id else {}
+    out = []
+    for full, rel in _writer_files(state.log_dir):
+        try:
+            st = os.stat(full)
+        except OSError:
+            continue
+        mark = (st.st_size, st.st_mtime_ns)
+        if state.baseline.get(full) != mark and done.get(full) != mark:
+            out.append((full, rel, mark))
     return out
 
 
@@ -113,28 +142,43 @@ def _state_of(writer: Any) -> _WriterState:
     return state
 
 
+def _detached(fn, *args: Any) -> Any:
+    # A writer's run (own, continued or nested child) must not become the active run, or the
+    # user's next start_run() would fail and their log_metric calls would land in it.
+    return contextvars.copy_context().run(fn, *args)
+
+
 def _bind(writer: Any) -> _WriterState | None:
-    """The writer's state with a live run, opening one if needed; None when nothing may be logged."""
-    if api.active_run() is None and options.get(NAME, "exclusive"):
+    """The writer's state with a live run, opening (or continuing) one if needed; None when nothing may be logged."""
+    user = api.active_run()
+    if user is None and options.get(NAME, "exclusive"):
         return None
     with _lock:
         state = _state_of(writer)
         fit_run = state.fit_run
         if fit_run is not None and not fit_run.run.ended:
             return state
-        # A copied context: a writer's run (own or nested child) must not become the active run,
-        # or the user's next start_run() would fail and their log_metric calls would land in it.
-        fit_run = contextvars.copy_context().run(
-            open_fit_run, NAME, state.name, writer, {"tensorboard.log_dir": state.log_dir})
+        fit_run = None
+        key = (api.get_store().root, state.log_dir)
+        if user is None and key in _DIR_RUNS:
+            fit_run = _detached(LIFECYCLE.resume, _DIR_RUNS[key], NAME)
+        if fit_run is None:
+            fit_run = _detached(LIFECYCLE.open_fit, NAME, state.name, writer, {"tensorboard.log_dir": state.log_dir})
         if fit_run is None:
             return None
+        if user is None:
+            _DIR_RUNS[key] = fit_run.run.id
         state.fit_run = fit_run
+        state.last_run_id = fit_run.run.id
         run = fit_run.run
-        if run.id not in state.hooked:
-            state.hooked.add(run.id)
+        if run not in state.hooked:
+            state.hooked.add(run)
             run.add_end_hook(lambda r, status, s=state: _on_run_end(s, r))
-        if fit_run.owned and state.finalizer is None:
+        if state.finalizer is None:
             state.finalizer = weakref.finalize(writer, _finalize, state)
+            # At exit the process ends open runs with the right status (FAILED after Ctrl-C),
+            # not this finalizer with FINISHED.
+            state.finalizer.atexit = False
         return state
 
 
@@ -205,13 +249,24 @@ def _bound_arguments(call: Call, method: str) -> dict[str, Any]:
 
 
 def _after_hparams(call: Call, result: Any) -> None:
+    # One call is one trial (TensorBoard writes it as a session of its own, in a sub-folder):
+    # a child run of the writer's run, so a sweep never mixes one trial's params with another's metrics.
     arguments = _bound_arguments(call, "add_hparams")
     state = call.state["s"]
-    log_flat_params(state.fit_run, dict(arguments.get("hparam_dict") or {}))
-    run = call.state["run"]
-    step = arguments.get("global_step")
-    for key, value in (arguments.get("metric_dict") or {}).items():
-        run.log_metric(key, value, step)
+    with state.lock:
+        index, state.trials = state.trials, state.trials + 1
+    label = arguments.get("run_name") or arguments.get("name")  # torch / tensorboardX
+    trial = LIFECYCLE.open_child(call.state["run"], NAME, f"{state.name}-{label or f'trial{index}'}",
+                                 {"tensorboard.log_dir": state.log_dir, "tensorboard.trial": index})
+    status = "FAILED"
+    try:
+        log_flat_params(trial, dict(arguments.get("hparam_dict") or {}))
+        step = arguments.get("global_step")
+        for key, value in (arguments.get("metric_dict") or {}).items():
+            trial.run.log_metric(key, value, step)
+        status = "FINISHED"
+    finally:
+        trial.finish(status)
 
 
 def _after_text(call: Call, result: Any) -> None:
@@ -245,14 +300,29 @@ def _after_init(call: Call, result: Any) -> None:
 
 
 def _before_sync_point(call: Call) -> bool:
-    """flush/close: only writers whose run is live, or unbound writers inside a user's run."""
+    """flush: only writers whose run is live, or unbound writers inside a user's run."""
     state = _STATES.get(call.instance)
     if state is None:
         return False
     if _live_run(call.instance) is None:
-        if state.fit_run is not None or api.active_run() is None:
+        if state.last_run_id is not None or api.active_run() is None:
             return False
         if _bind(call.instance) is None:  # an images-only writer in a user's run still uploads its files
+            return False
+    call.state["s"] = state
+    call.state["run"] = state.fit_run.run
+    return True
+
+
+def _before_close(call: Call) -> bool:
+    """close: writers whose run is live, and writers that left files no run has stored yet."""
+    state = _STATES.get(call.instance)
+    if state is None:
+        return False
+    if _live_run(call.instance) is None:
+        # Closed before (add_pr_curve and close() in a loop) or never logged a scalar (images,
+        # embeddings only): the log dir's run continues, or starts, to store those files.
+        if not _pending_files(state, state.last_run_id) or _bind(call.instance) is None:
             return False
     call.state["s"] = state
     call.state["run"] = state.fit_run.run
@@ -273,18 +343,18 @@ def _close_wrapper(failed_if_exception: bool):
     def on_error(call: Call, exc: BaseException) -> None:
         _close(call.state["s"], "FINISHED")
 
-    return safe_wrapper(NAME, _before_sync_point, after, on_error, enabled=_enabled)
+    return safe_wrapper(NAME, _before_close, after, on_error, enabled=_enabled)
 
 
 def _close(state: _WriterState, status: str) -> None:
+    # The lifecycle decides what a close means: the writer's own run ends, a user's run stays open.
     fit_run = state.fit_run
     if fit_run is None:
         return
-    if fit_run.owned:
+    _sync(state, fit_run.run, force=True)
+    fit_run.finish(status)
+    if fit_run.run.ended:
         state.fit_run = None
-        fit_run.finish(status)  # the run's end hook uploads the files
-    else:
-        _sync(state, fit_run.run, force=True)
 
 
 def _on_run_end(state: _WriterState, run: Any) -> None:
@@ -303,11 +373,12 @@ def _on_run_end(state: _WriterState, run: Any) -> None:
 
 
 def _finalize(state: _WriterState) -> None:
-    # The writer was garbage-collected without close(), or the interpreter is exiting.
+    # The writer was garbage-collected without close() (never called at exit: see _bind).
     fit_run = state.fit_run
-    if fit_run is not None and fit_run.owned and not fit_run.run.ended:
+    if fit_run is not None and not fit_run.run.ended:
         try:
             state.fit_run = None
+            _sync(state, fit_run.run, force=True)
             fit_run.finish("FINISHED")
         except Exception as exc:
             report(NAME, exc)
@@ -324,14 +395,7 @@ def _sync(state: _WriterState, run: Any, force: bool = False) -> None:
             run.log_text("".join(state.texts[tag]), f"{TEXT_FOLDER}/{_safe_name(tag)}.txt")
         state.dirty_texts.clear()
         done = state.uploaded.setdefault(run.id, {})
-        for full, rel in _event_files(state.log_dir):
-            try:
-                st = os.stat(full)
-            except OSError:
-                continue
-            mark = (st.st_size, st.st_mtime_ns)
-            if state.baseline.get(full) == mark or done.get(full) == mark:
-                continue
+        for full, rel, mark in _pending_files(state, run.id):
             run.store.log_artifact(run.id, full, f"tensorboard/{state.name}/{rel}")
             done[full] = mark
 

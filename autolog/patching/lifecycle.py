@@ -237,4 +237,16 @@ def _run_name(what: str) -> str:
     from autolog.capture.notebook import name_prefix
 
     prefix = name_prefix()  # in a notebook, runs are named after it too
-    return f"{prefix + '-' if prefix else ''}{what}-{time.strftime('%H%M%S')}"
+    name = f"{prefix + '-' if prefix else ''}{what}-{time.strftime('%H%M%S')}"
+    # Several fits within one second (a loop of short fits) get -2, -3... so names stay distinct.
+    with _names_lock:
+        if name[-6:] != _names_second[0]:
+            _names_second[0] = name[-6:]
+            _names_count.clear()
+        count = _names_count[name] = _names_count.get(name, 0) + 1
+    return name if count == 1 else f"{name}-{count}"
+
+
+_names_lock = threading.Lock()
+_names_second = [""]  # the second the counts below belong to
+_names_count: dict[str, int] = {}

@@ -175,6 +175,13 @@ class RunReader:
             rows = [r for r in rows if r[0].startswith(folder) or r[0] == folder[:-1]]
         return [Artifact(*r) for r in rows]
 
+    def find_artifact(self, sha256: str, exclude_run: str | None = None) -> tuple[str, str] | None:
+        """``(run_id, path)`` of the newest artifact with content ``sha256`` (not of ``exclude_run``), or None."""
+        row = self._conn().execute(
+            "SELECT run_id, path FROM artifacts WHERE sha256 = ? AND run_id != ? ORDER BY created DESC LIMIT 1",
+            (sha256, exclude_run or "")).fetchone()
+        return (row[0], row[1]) if row is not None else None
+
     def artifact_file(self, run_id: str, path: str) -> str:
         """Local path of the stored content of artifact ``path`` (read-only; do not modify)."""
         run_id = self.resolve_run_id(run_id)
