@@ -1,0 +1,179 @@
+"""MLflow reads the store natively: ``mlflow.set_tracking_uri("autolog:" + store)``, no server.
+
+Everything goes through the real ``mlflow`` package and its plugin entry points
+(``mlflow.tracking_store`` / ``mlflow.artifact_repository``), as a user would call it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+
+import pytest
+
+import autolog as al
+
+mlflow = pytest.importorskip("mlflow", reason="pip install 'autolog[ui]'")
+from mlflow import MlflowClient  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+
+RUN_OPTS = {"capture_env": False, "log_system_metrics": False}
+
+
+@pytest.fixture
+def tracking(store, monkeypatch):
+    """MLflow's tracking URI pointing at the isolated store; restored afterwards."""
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri("autolog:" + store.root)
+    yield MlflowClient()
+    mlflow.set_tracking_uri(previous)
+
+
+def _runs(tmp_path):
+    """A parent (params, tags, 300-point history, artifacts) with a child, and a run in another experiment."""
+    with al.start_run("parent", tags={"git.commit": "0123abcd", "team": "vision", "source.entry_point": "train.py"}, **RUN_OPTS) as parent:
+        parent.log_params({"lr": 0.001, "optimizer": "adam"})
+        for i in range(300):
+            parent.log_metric("loss", float("nan") if i == 7 else 1.0 / (i + 1), step=i * 2)
+        (tmp_path / "out" / "sub").mkdir(parents=True)
+        (tmp_path / "out" / "sub" / "weights.bin").write_bytes(os.urandom(3000))
+        (tmp_path / "out" / "notes.txt").write_text("hello")
+        parent.log_artifacts(str(tmp_path / "out"), "files")
+        with al.start_run("child", nested=True, **RUN_OPTS) as child:
+            child.log_param("fold", 0)
+            child.log_metric("acc", 0.75, step=1)
+    with al.start_run("other", experiment="elsewhere", **RUN_OPTS) as other:
+        other.log_metric("loss", 5.0, step=0)
+    al.flush()
+    return parent, child, other
+
+
+def test_search_runs_dataframe_and_history(tracking, tmp_path, store):
+    parent, child, other = _runs(tmp_path)
+    df = mlflow.search_runs(experiment_names=["Default"])
+    assert set(df["run_id"]) == {parent.id, child.id}
+    row = df.set_index("run_id").loc[parent.id]
+    assert row["params.lr"] == "0.001" and row["params.optimizer"] == "adam"
+    assert row["metrics.loss"] == pytest.approx(1.0 / 300)
+    assert row["tags.mlflow.runName"] == "parent" and row["tags.team"] == "vision"
+    assert row["tags.mlflow.source.git.commit"] == "0123abcd" and row["tags.mlflow.source.name"] == "train.py"
+    assert row["status"] == "FINISHED"
+    assert df.set_index("run_id").loc[child.id]["tags.mlflow.parentRunId"] == parent.id
+
+    everything = mlflow.search_runs(search_all_experiments=True)
+    assert set(everything["run_id"]) == {parent.id, child.id, other.id}
+
+    history = tracking.get_metric_history(parent.id, "loss")
+    ours = store.metric_history(parent.id, "loss")
+    assert len(history) == 300 == len(ours)
+    for theirs, mine in zip(sorted(history, key=lambda m: m.step), ours):
+        assert (theirs.step, theirs.timestamp) == (mine.step, mine.timestamp)
+        assert theirs.value == mine.value or (theirs.value != theirs.value and mine.value != mine.value)
+    sampled = tracking._tracking_client.store.get_metric_history_bulk_interval([parent.id], "loss", 50, None, None)
+    assert 40 <= len(sampled) <= 60 and sampled[0].step == 0 and sampled[-1].step == 598
+
+
+def test_mlflow_filters_and_order_translate(tracking, tmp_path):
+    parent, child, other = _runs(tmp_path)
+    exp_ids = [e.experiment_id for e in tracking.search_experiments()]
+
+    def ids(filter_string="", order_by=None):
+        return [r.info.run_id for r in tracking.search_runs(exp_ids, filter_string, order_by=order_by)]
+
+    assert ids("metrics.loss < 1 and params.lr = '0.001'") == [parent.id]
+    assert ids("tags.`mlflow.runName` = 'child'") == [child.id]
+    assert ids("attributes.run_name LIKE 'oth%'") == [other.id]
+    assert ids("tags.mlflow.source.git.commit = '0123abcd'") == [parent.id]
+    assert ids(f"attributes.run_id IN ('{child.id}', '{other.id}')", ["attributes.start_time ASC"]) == [child.id, other.id]
+    assert ids(f"tags.mlflow.parentRunId = '{parent.id}'") == [child.id]
+    assert ids("params.fold IS NULL and attributes.status = 'FINISHED'", ["metrics.loss DESC"]) == [other.id, parent.id]
+    page = tracking.search_runs(exp_ids, max_results=2)
+    rest = tracking.search_runs(exp_ids, max_results=2, page_token=page.token)
+    assert len(page) == 2 and len(rest) == 1 and rest.token is None
+    with pytest.raises(MlflowException, match="not supported by the autolog store"):
+        tracking.search_runs(exp_ids, "datasets.name = 'train'")
+    with pytest.raises(MlflowException):
+        tracking.search_runs(exp_ids, "metrics.loss <")
+
+
+def test_experiments_and_default_id(tracking, tmp_path):
+    _runs(tmp_path)
+    names = {e.name: e.experiment_id for e in tracking.search_experiments()}
+    assert names["Default"] == "0" and names["elsewhere"].isdigit() and names["elsewhere"] != "0"
+    assert tracking.get_experiment("0").name == "Default"
+    assert tracking.get_experiment_by_name("elsewhere").experiment_id == names["elsewhere"]
+    assert tracking.get_experiment_by_name("nope") is None
+    with pytest.raises(MlflowException, match="No Experiment"):
+        tracking.get_experiment("999")
+
+
+def test_artifacts_list_and_download(tracking, tmp_path, store):
+    parent, _, _ = _runs(tmp_path)
+    top = tracking.list_artifacts(parent.id)
+    assert [(f.path, f.is_dir) for f in top] == [("files", True)]
+    inner = tracking.list_artifacts(parent.id, "files")
+    assert [(f.path, f.is_dir, f.file_size) for f in inner] == [("files/notes.txt", False, 5), ("files/sub", True, None)]
+    dst = tmp_path / "dl"
+    dst.mkdir()
+    local = mlflow.artifacts.download_artifacts(run_id=parent.id, artifact_path="files", dst_path=str(dst))
+    for art in store.list_artifacts(parent.id):
+        with open(os.path.join(dst, *art.path.split("/")), "rb") as fh:
+            assert hashlib.sha256(fh.read()).hexdigest() == art.sha256
+    assert open(os.path.join(local, "notes.txt")).read() == "hello"
+    one = mlflow.artifacts.download_artifacts(f"runs:/{parent.id}/files/notes.txt", dst_path=str(tmp_path))
+    assert open(one).read() == "hello"
+
+
+def test_ui_writes_go_into_the_store(tracking, tmp_path, store):
+    parent, child, _ = _runs(tmp_path)
+    tracking.update_run(parent.id, name="renamed")
+    tracking.set_tag(parent.id, "mlflow.note.content", "a **note**")
+    tracking.set_tag(parent.id, "reviewed", "yes")
+    run = store.get_run(parent.id)
+    assert run.name == "renamed" and run.tags["mlflow.note.content"] == "a **note**" and run.tags["reviewed"] == "yes"
+    tracking.delete_tag(parent.id, "reviewed")
+    assert "reviewed" not in store.get_run(parent.id).tags
+    tracking.delete_run(child.id)
+    assert store.get_run(child.id).lifecycle == "deleted"
+    assert tracking.get_run(child.id).info.lifecycle_stage == "deleted"
+    assert child.id not in {r.info.run_id for r in tracking.search_runs(["0"])}
+    tracking.restore_run(child.id)
+    assert store.get_run(child.id).lifecycle == "active"
+
+
+def test_unsupported_calls_raise_mlflow_exception(tracking, tmp_path):
+    parent, _, _ = _runs(tmp_path)
+    for call in (lambda: tracking.create_run("0"), lambda: tracking.log_metric(parent.id, "x", 1.0),
+                 lambda: tracking.create_experiment("new"), lambda: tracking.log_param(parent.id, "p", 1),
+                 lambda: tracking.log_artifact(parent.id, __file__)):
+        with pytest.raises(MlflowException, match="not supported by the autolog store"):
+            call()
+
+
+def test_killed_run_and_live_history(tracking, store):
+    # A run whose process died without ending it reads as KILLED, as autolog shows it.
+    script = ("import os, autolog as al\n"
+              "run = al.start_run('doomed', capture_env=False, log_system_metrics=False)\n"
+              "run.log_metric('m', 1.0, step=0); al.flush(); os._exit(0)\n")
+    subprocess.run([sys.executable, "-c", script], check=True, env={**os.environ, "AUTOLOG_URI": store.root}, timeout=120)
+    doomed = tracking.search_runs(["0"], "attributes.run_name = 'doomed'")[0]
+    assert doomed.info.status == "KILLED"
+    assert tracking.search_runs(["0"], "attributes.status = 'KILLED'")[0].info.run_id == doomed.info.run_id
+    with al.start_run("live", **RUN_OPTS) as run:
+        run.log_metric("m", 1.0, step=0)
+        al.flush()
+        assert len(tracking.get_metric_history(run.id, "m")) == 1
+        run.log_metric("m", 2.0, step=1)
+        al.flush()
+        assert [m.value for m in tracking.get_metric_history(run.id, "m")] == [1.0, 2.0]
+        assert tracking.get_run(run.id).info.status == "RUNNING"
+
+
+def test_import_autolog_and_autolog_never_import_mlflow(tmp_path):
+    code = "import sys, autolog\nautolog.autolog()\nimport autolog.patching.mlmodel\nprint('mlflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
