@@ -17,6 +17,7 @@ AUTOLOG_SYSTEM_METRICS_INTERVAL = "AUTOLOG_SYSTEM_METRICS_INTERVAL"  # seconds b
 AUTOLOG_GIT_TIMEOUT = "AUTOLOG_GIT_TIMEOUT"  # seconds one git call of the environment capture may take; default 5
 AUTOLOG_CAPTURE_TIMEOUT = "AUTOLOG_CAPTURE_TIMEOUT"  # seconds a run's end waits for its environment capture; default 5
 AUTOLOG_REPRODUCES = "AUTOLOG_REPRODUCES"  # id of the run this process reproduces (tag reproduce.of)
+AUTOLOG_REDACT = "AUTOLOG_REDACT"  # "0": store params, tags and command lines as given (no credential redaction)
 
 DEFAULT_STORE = "autolog-runs"
 DEFAULT_EXPERIMENT = "Default"

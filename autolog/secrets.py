@@ -29,8 +29,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from autolog.env import AUTOLOG_REDACT
+
 REDACTED = "***"
-AUTOLOG_REDACT = "AUTOLOG_REDACT"  # "0": store params, tags and command lines as given
 
 SECRET_WORDS = frozenset({
     "password", "passwd", "passphrase", "secret", "token", "auth", "authorization",
