@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from autolog.integrations import _keras_files as files
 from autolog.integrations import _keras_parts as parts
 from autolog.patching.lifecycle import FitRun
 from autolog.patching.params import log_flat_params
@@ -129,10 +130,10 @@ class FitLogger:
 
     def _checkpoint(self, step: int, logs: dict[str, Any]) -> None:
         if self.checkpoint == "all":
-            parts.save_model(self.run, self.model, f"checkpoints/epoch-{step:04d}", {"epoch": step})
+            files.save_model(self.run, self.model, f"checkpoints/epoch-{step:04d}", {"epoch": step})
             return
         if self.checkpoint == "last":
-            parts.save_model(self.run, self.model, "checkpoints/last", {"epoch": step})
+            files.save_model(self.run, self.model, "checkpoints/last", {"epoch": step})
             return
         if self.monitor is None:
             validation = self.args.get("validation_data") is not None or bool(self.args.get("validation_split"))
@@ -146,7 +147,7 @@ class FitLogger:
         best = self.fit_run.model_state.get("best_value", self.best)
         if parts.improved(float(value), best, mode):
             self.best = self.fit_run.model_state["best_value"] = float(value)
-            parts.save_model(self.run, self.model, "checkpoints/best",
+            files.save_model(self.run, self.model, "checkpoints/best",
                              {"epoch": step, "monitor": self.monitor, "mode": mode, "value": float(value)})
             self.run.set_tags({"checkpoint.best_epoch": step, "checkpoint.monitor": self.monitor})
 
@@ -158,7 +159,7 @@ class FitLogger:
             self.fit_run.model_state["batches"] = self.batch_base + self.last_count
         self._early_stopping()
         if self.log_models:
-            parts.save_model(self.run, self.model, "model")
+            files.save_model(self.run, self.model, "model")
         self.upload_files()
         self.run.flush()
 
@@ -183,8 +184,8 @@ class FitLogger:
     def upload_files(self) -> None:
         """The user's TensorBoard log folders and ModelCheckpoint files, each file once unless it changed."""
         state = self.fit_run.model_state
-        parts.upload_tensorboard(self.run, self.callbacks, state.setdefault("tensorboard_uploaded", {}))
-        parts.upload_user_checkpoints(self.run, self.callbacks, self.checkpoint_option, state.setdefault("checkpoints_uploaded", {}))
+        files.upload_tensorboard(self.run, self.callbacks, state.setdefault("tensorboard_uploaded", {}))
+        files.upload_user_checkpoints(self.run, self.callbacks, self.checkpoint_option, state.setdefault("checkpoints_uploaded", {}))
 
 
 def _is_number(value: Any) -> bool:

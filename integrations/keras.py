@@ -55,10 +55,10 @@ import threading
 from typing import Any
 
 from autolog.integrations import _keras_parts as parts
+from autolog.integrations._keras_files import load_model as load_model  # re-exported: the public loader
+from autolog.integrations._keras_files import save_model as save_model
 from autolog.integrations._keras_fit import BATCH_PREFIX as BATCH_PREFIX  # re-exported: the per-batch key prefix
 from autolog.integrations._keras_fit import FitLogger
-from autolog.integrations._keras_parts import load_model as load_model  # re-exported: the public loader
-from autolog.integrations._keras_parts import save_model as save_model
 from autolog.patching import options
 from autolog.patching.datasets import log_dataset
 from autolog.patching.engine import REGISTRY, Call, safe_wrapper
