@@ -110,9 +110,9 @@ class CallbackLogic(ArtifactLogic):
         return state
 
     def __reduce__(self):
-        from autolog.integrations.lightning import _rebuild_callback
+        from autolog.integrations.lightning import rebuild_callback
 
-        return (_rebuild_callback, (self.package, self.__getstate__()))
+        return (rebuild_callback, (self.package, self.__getstate__()))
 
     @property
     def run(self):

@@ -100,7 +100,8 @@ def package_of(obj: Any) -> str:
     return "pytorch_lightning" if type(obj).__module__.split(".")[0] == "pytorch_lightning" else "lightning"
 
 
-def _rebuild_callback(package: str, state: dict) -> Any:
+def rebuild_callback(package: str, state: dict) -> Any:
+    """Unpickle an ``AutologCallback`` as the class of its own package (``ddp_spawn`` pickles callbacks)."""
     # Pickling by reference would resolve "AutologCallback" to the default package's class.
     cls = callback_class(package)
     obj = cls.__new__(cls)

@@ -40,6 +40,7 @@ import time
 import weakref
 from typing import Any
 
+from autolog.integrations._tensorboard_files import pending, safe_name, scan
 from autolog.patching import options
 from autolog.patching.engine import REGISTRY, Call, safe_wrapper
 from autolog.patching.lifecycle import LIFECYCLE, FitRun
@@ -51,8 +52,6 @@ from autolog.tracking import api
 NAME = "tensorboard"
 SYNC_INTERVAL_S = 60.0  # uploads between close()s are throttled: a growing event file is re-stored whole
 TEXT_FOLDER = "tensorboard_text"
-EVENT_MARK = ".tfevents."
-PROJECTOR_FILES = frozenset({"projector_config.pbtxt", "tensors.tsv", "metadata.tsv", "sprite.png", "bookmarks.txt"})
 _monotonic = time.monotonic
 _lock = threading.Lock()
 # (store root, log dir) -> the run a writer without a user run logged into: the log dir's run
@@ -71,7 +70,7 @@ class _WriterState:
         self.log_dir = os.path.abspath(_log_dir_of(writer))
         self.name = os.path.basename(os.path.normpath(self.log_dir)) or "tensorboard"
         # Files that were there before this writer wrote: an earlier job's files in a reused log_dir.
-        self.baseline = _scan(self.log_dir) if baseline is None else baseline
+        self.baseline = scan(self.log_dir) if baseline is None else baseline
         self.uploaded: dict[str, dict[str, tuple[int, int]]] = {}  # run id -> path -> (size, mtime)
         self.fit_run: FitRun | None = None
         self.last_run_id: str | None = None  # the run the writer logged into last, ended or not
@@ -95,43 +94,6 @@ def _log_dir_of(writer: Any) -> str:
     getter = getattr(writer, "get_logdir", None)
     log_dir = getter() if getter is not None else getattr(writer, "log_dir", None) or getattr(writer, "logdir", None)
     return os.fspath(log_dir or ".")
-
-
-def _scan(log_dir: str) -> dict[str, tuple[int, int]]:
-    found = {}
-    for full, _rel in _writer_files(log_dir):
-        try:
-            st = os.stat(full)
-        except OSError:
-            continue
-        found[full] = (st.st_size, st.st_mtime_ns)
-    return found
-
-
-def _writer_files(log_dir: str) -> list[tuple[str, str]]:
-    """``(path, path relative to log_dir)`` of every event or projector file under ``log_dir``."""
-    out = []
-    for folder, _dirs, names in os.walk(log_dir):
-        for name in sorted(names):
-            if EVENT_MARK in name or name in PROJECTOR_FILES:
-                full = os.path.join(folder, name)
-                out.append((full, os.path.relpath(full, log_dir).replace(os.sep, "/")))
-    return out
-
-
-def _pending_files(state: _WriterState, run_id: str | None) -> list[tuple[str, str, tuple[int, int]]]:
-    """The writer's files that are new or changed since ``run_id`` last stored them."""
-    done = state.uploaded.get(run_id, {}) if run_id else {}
-    out = []
-    for full, rel in _writer_files(state.log_dir):
-        try:
-            st = os.stat(full)
-        except OSError:
-            continue
-        mark = (st.st_size, st.st_mtime_ns)
-        if state.baseline.get(full) != mark and done.get(full) != mark:
-            out.append((full, rel, mark))
-    return out
 
 
 # -- which run a writer logs into --------------------------------------------------------
@@ -289,7 +251,7 @@ def _before_init(call: Call) -> bool:
     # belong to an earlier job and are never uploaded with this writer's run.
     kwargs = call.kwargs
     log_dir = call.args[0] if call.args else kwargs.get("log_dir") or kwargs.get("logdir")
-    call.state["baseline"] = _scan(os.fspath(log_dir)) if log_dir else {}
+    call.state["baseline"] = scan(os.fspath(log_dir)) if log_dir else {}
     return True
 
 
@@ -305,7 +267,7 @@ def _before_sync_point(call: Call) -> bool:
     if state is None:
         return False
     if _live_run(call.instance) is None:
-        if state.last_run_id is not None or api.active_run() is None:
+        if state.fit_run is not None or api.active_run() is None:
             return False
         if _bind(call.instance) is None:  # an images-only writer in a user's run still uploads its files
             return False
@@ -322,7 +284,7 @@ def _before_close(call: Call) -> bool:
     if _live_run(call.instance) is None:
         # Closed before (add_pr_curve and close() in a loop) or never logged a scalar (images,
         # embeddings only): the log dir's run continues, or starts, to store those files.
-        if not _pending_files(state, state.last_run_id) or _bind(call.instance) is None:
+        if not pending(state.log_dir, state.baseline, state.uploaded.get(state.last_run_id or "", {})) or _bind(call.instance) is None:
             return False
     call.state["s"] = state
     call.state["run"] = state.fit_run.run
@@ -392,18 +354,12 @@ def _sync(state: _WriterState, run: Any, force: bool = False) -> None:
     state.next_sync = now + SYNC_INTERVAL_S
     with state.lock:
         for tag in sorted(state.dirty_texts):
-            run.log_text("".join(state.texts[tag]), f"{TEXT_FOLDER}/{_safe_name(tag)}.txt")
+            run.log_text("".join(state.texts[tag]), f"{TEXT_FOLDER}/{safe_name(tag)}.txt")
         state.dirty_texts.clear()
         done = state.uploaded.setdefault(run.id, {})
-        for full, rel, mark in _pending_files(state, run.id):
+        for full, rel, mark in pending(state.log_dir, state.baseline, done):
             run.store.log_artifact(run.id, full, f"tensorboard/{state.name}/{rel}")
             done[full] = mark
-
-
-def _safe_name(tag: str) -> str:
-    parts = [p for p in tag.replace("\\", "/").split("/") if p not in ("", ".", "..")]
-    cleaned = "/".join("".join(ch if ch.isprintable() else "_" for ch in p) for p in parts)
-    return cleaned or "text"
 
 
 # -- patching ----------------------------------------------------------------------------
