@@ -66,7 +66,7 @@ def cmd_rm(args: argparse.Namespace, store) -> int:
                 " what it logs after gc would be lost; stop it first, or pass --force"
             )
     for run_id in targets:
-        children = len(store.delete_run(run_id)) - 1
+        children = len(store.delete_run(run_id, children=True)) - 1
         extra = f" and {_plural(children, 'child run')}" if children else ""
         print(f"deleted {run_id}{extra} (restore with: autolog restore {run_id[:8]}; removed for good by: autolog gc)")
     return 0
@@ -76,7 +76,7 @@ def cmd_restore(args: argparse.Namespace, store) -> int:
     """Restore soft-deleted runs with their deleted descendants."""
     targets = list(dict.fromkeys(store.resolve_run_id(ref) for ref in args.runs))
     for run_id in targets:
-        restored = store.restore_run(run_id)
+        restored = store.restore_run(run_id, children=True)
         children = len([r for r in restored if r != run_id])
         extra = f" and {_plural(children, 'child run')}" if children else ""
         print(f"restored {run_id}{extra}")

@@ -55,8 +55,10 @@ class Housekeeping:
                 f"SELECT id FROM runs WHERE id IN ({marks}) AND run_status(status, host, pid, proc_start) = 'RUNNING'", part)]
         return found
 
-    def delete_run(self, run_id: str, children: bool = True) -> list[str]:
-        """Soft-delete a run and (by default) its child runs: hidden from searches, restorable until ``gc()``.
+    def delete_run(self, run_id: str, children: bool = False) -> list[str]:
+        """Soft-delete a run (with ``children=True`` also its descendants): hidden from searches, restorable until ``gc()``.
+
+        The default deletes only the run, as MLflow does; ``autolog rm`` passes ``children=True``.
 
         Returns:
             The ids soft-deleted, the run first.
@@ -66,8 +68,8 @@ class Housekeeping:
             tx.executemany("UPDATE runs SET lifecycle = 'deleted' WHERE id = ?", [(r,) for r in ids])
         return ids
 
-    def restore_run(self, run_id: str, children: bool = True) -> list[str]:
-        """Undo ``delete_run``: the run and (by default) its deleted descendants become active again.
+    def restore_run(self, run_id: str, children: bool = False) -> list[str]:
+        """Undo ``delete_run``: the run (with ``children=True`` also its deleted descendants) becomes active again.
 
         Returns:
             The ids restored, the run first.
