@@ -207,8 +207,12 @@ def _normal(text: str) -> str:
     return f"{entity}.{key}"
 
 
-def default_columns(runs: Sequence[Any], max_metrics: int = 4, max_params: int = 6) -> list[Column]:
-    """Headline metrics, then the params that differ (see :mod:`autolog.store.selection`)."""
+def default_columns(runs: Sequence[Any], max_metrics: int = 4) -> list[Column]:
+    """Headline metrics, then every param that differs (see :mod:`autolog.store.selection`).
+
+    Params are not capped here: what does not fit the terminal is left out by the table
+    and named in its footer, never silently.
+    """
     metrics = selection.headline_metrics(runs, max_metrics)
-    params = selection.varying_params(runs)[:max_params]
+    params = selection.varying_params(runs)
     return [*(key_column("metrics", k) for k in metrics), *(key_column("params", k) for k in params)]

@@ -13,6 +13,7 @@ import csv
 import os
 import shutil
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -159,8 +160,9 @@ def cmd_ls(args: argparse.Namespace, store: Any) -> int:
     text, cut = fit_table(headers, rows, width, priority)
     print(text)
     if cut:
-        print(f"({len(cut)} column{'s' if len(cut) > 1 else ''} left out to fit {width} characters: {', '.join(cut)};"
-              " pick columns with -c, or use --format csv)")
+        note = (f"({len(cut)} column{'s' if len(cut) > 1 else ''} left out to fit {width} characters: {', '.join(cut)};"
+                " pick columns with -c, or use --format csv)")
+        print(textwrap.fill(note, width, break_on_hyphens=False, break_long_words=False) if width else note)
     return 0
 
 

@@ -5,9 +5,9 @@ value on any visible axis. Left to infer the experiment, TensorBoard makes every
 tag an axis (``system/...``, ``batch/...``, counters), so most runs vanish from the view.
 The export therefore writes the experiment explicitly:
 
-- metric axes: the headline metrics (see :mod:`autolog.store.selection`) that every run
-  in scope has; headline metrics some runs lack are reported with those runs, never
-  drawn half-empty;
+- metric axes: the headline metrics (see :mod:`autolog.store.selection`) that every
+  top-level run in scope has; headline metrics some runs lack are reported with those
+  runs (search candidates usually lack their parent's metrics);
 - param columns: the params that vary (no constant ones, no digests or ids); a param a
   run lacks makes its column a text column with the value ``-``, so the run still has a
   value on every axis.
@@ -63,7 +63,9 @@ def build(runs: Sequence[Any]) -> HParamsConfig:
         return config
     headline = selection.headline_metrics(runs, None)
     coverage = {k: [r.id for r in runs if k not in r.metrics] for k in headline}
-    full = [k for k in headline if not coverage[k]]
+    # Axes are chosen by the top-level runs; search candidates (child runs) lacking them are reported.
+    base = selection.top_level(runs)
+    full = [k for k in headline if all(k in r.metrics for r in base)]
     # With no headline metric shared by every run, the best-covered one still gets an axis.
     axes = full[:MAX_METRIC_AXES] or sorted(headline, key=lambda k: len(coverage[k]))[:1]
     config.metrics = axes

@@ -340,9 +340,17 @@ def stop_tensorboard(proc: subprocess.Popen) -> None:
 
 
 def _summary(counts: dict[str, Any]) -> str:
-    return (f"exported {counts['runs']} runs to {counts['logdir']}: {counts['written']} written"
+    text = (f"exported {counts['runs']} runs to {counts['logdir']}: {counts['written']} written"
             f" ({counts['new']} new, {counts['rewritten']} rewritten, {counts['points']} points), {counts['unchanged']} unchanged,"
             f" {counts['removed']} removed in {counts['seconds']:.1f}s")
+    hparams = counts.get("hparams") or {}
+    if hparams.get("metrics"):
+        text += f"\nHPARAMS axes: {', '.join(hparams['metrics'])}; columns: {', '.join(hparams['params']) or 'none (no param varies)'}"
+    for key, lacking in (hparams.get("lacking") or {}).items():
+        shown = ", ".join(lacking[:5]) + (f" and {len(lacking) - 5} more" if len(lacking) > 5 else "")
+        effect = "the parallel-coordinates view leaves them out" if key in hparams["metrics"] else "so it is no HPARAMS axis"
+        text += f"\n{key}: {len(lacking)} runs lack it, {effect} ({shown})"
+    return text
 
 
 def run(args: argparse.Namespace, store: Any) -> int:
