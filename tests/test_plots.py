@@ -101,3 +101,43 @@ def test_missing_matplotlib_names_the_extra(store, tmp_path, monkeypatch, capsys
     assert isinstance(MissingDependency("x"), ImportError)
     assert cli.main(["compare", runs[0].id, runs[1].id, "--plot", str(tmp_path / "z.png")]) == 2
     assert "autolog[plot]" in capsys.readouterr().err
+
+
+def test_default_panels_by_relevance_with_the_real_axis_and_what_was_left_out(store, tmp_path, capsys):
+    xgb = pytest.importorskip("xgboost", reason="pip install 'autolog[xgboost]'")
+    rng = np.random.RandomState(0)
+    X = rng.rand(120, 3)
+    y = X @ np.array([1.0, 2.0, -1.0])
+    al.autolog(only=["xgboost"], log_models=False)
+    ids = []
+    for depth in (1, 3):
+        xgb.XGBRegressor(n_estimators=8, max_depth=depth, eval_metric="mae", early_stopping_rounds=3).fit(
+            X[:90], y[:90], eval_set=[(X[90:], y[90:])], verbose=False)
+        ids.append(al.last_run().id)
+    al.autolog(disable=True)
+    with al.start_run(run_id=ids[0], log_system_metrics=False, capture_env=False):
+        al.log_metric("system/cpu_percent", 10.0, step=0)
+        al.log_metric("system/cpu_percent", 12.0, step=1)
+    out = tmp_path / "rounds.png"
+    assert cli.main(["compare", *ids, "--plot", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"wrote {out}: validation_0-mae" in printed
+    assert "left out:" in printed and "system/cpu_percent" in printed and "single-point metrics" in printed
+    assert "best_iteration" in printed  # a single value per run: read in compare, not drawn
+    fig = figure_histories(store, ids)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == ["validation_0-mae"]
+    assert axes[0].get_xlabel() == "round"  # boosting rounds, not an anonymous "step"
+    with pytest.raises(InvalidName, match="best_itration.*closest: best_iteration"):
+        figure_histories(store, ids, ["best_itration"])
+
+
+def test_plot_into_a_missing_folder_is_a_clear_error(store, tmp_path, capsys):
+    runs = _runs(store, 2)
+    target = tmp_path / "no-such-folder" / "curves.png"
+    with pytest.raises(InvalidPath, match="does not exist"):
+        plot_histories(store, runs, target)
+    assert cli.main(["compare", runs[0].id, runs[1].id, "--plot", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert "no-such-folder" in err and "does not exist" in err and "Traceback" not in err
+    assert not target.parent.exists()
