@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import pickle
+import sys
 import threading
 import time
 from typing import Any
@@ -39,10 +40,7 @@ _worker: threading.Thread | None = None
 
 def save_model(run: Any, est: Any, artifact_dir: str = "model") -> str:
     """Save a fitted estimator now (skops when installed, else pickle) with its versions; return its artifact path."""
-    try:
-        import skops.io as sio
-    except ImportError:
-        sio = None
+    sio = _import_skops()
 
     def write(folder: str) -> str:
         if sio is not None:
@@ -56,6 +54,44 @@ def save_model(run: Any, est: Any, artifact_dir: str = "model") -> str:
     cls = type(est)
     return save_model_files(run, write, NAME, artifact_dir, versions,
                             {"format": "skops" if sio is not None else "pickle", "class": f"{cls.__module__}.{cls.__qualname__}"})
+
+
+def _import_skops() -> Any:
+    """``skops.io``, or None when skops is not installed; imported without the array-API torch shim.
+
+    skops lists its trusted types with sklearn's ``all_estimators()``, which imports every
+    scikit-learn package, ``sklearn.externals.array_api_compat.torch`` among them: that
+    imports torch (seconds) for nothing, and fails when it happens during interpreter
+    exit. While this thread imports skops, those shims of frameworks not yet imported
+    are skipped (``all_estimators`` ignores packages that fail to import).
+    """
+    sio = sys.modules.get("skops.io")
+    if sio is not None:
+        return sio
+    skip = _SkipArrayShims(threading.get_ident())
+    sys.meta_path.insert(0, skip)
+    try:
+        import skops.io as sio
+    except ImportError:
+        return None
+    finally:
+        sys.meta_path.remove(skip)
+    return sio
+
+
+class _SkipArrayShims:
+    """A meta-path finder that refuses sklearn's array-API shims on one thread only."""
+
+    def __init__(self, thread_id: int) -> None:
+        self.thread_id = thread_id
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        prefix = "sklearn.externals.array_api_compat."
+        if name.startswith(prefix) and threading.get_ident() == self.thread_id:
+            framework = name[len(prefix):].partition(".")[0]
+            if framework in ("torch", "cupy", "dask", "jax") and framework not in sys.modules:
+                raise ImportError(f"{name} is not needed to save a model")
+        return None
 
 
 def save_model_later(run: Any, est: Any, artifact_dir: str = "model") -> None:
