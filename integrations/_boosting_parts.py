@@ -11,7 +11,6 @@ PNG chart only with ``log_importance_plot=True``, drawn by one background worker
 
 from __future__ import annotations
 
-import atexit
 import io
 import logging
 import queue
@@ -20,6 +19,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from autolog import process
 from autolog.reporting import report
 
 TOP_FEATURES = 20
@@ -195,24 +195,42 @@ def _ensure_worker() -> None:
         if _worker is None or not _worker.is_alive():
             _worker = threading.Thread(target=_work, name="autolog-importance-plots", daemon=True)
             _worker.start()
-            atexit.unregister(_drain_at_exit)
-            atexit.register(_drain_at_exit)
 
 
 def _work() -> None:
     while True:
         job = _jobs.get()
         try:
+            if job is None:  # stop (process exit)
+                return
             _plot(*job)
         finally:
             _jobs.task_done()
 
 
-def _drain_at_exit() -> None:
+def _stop_at_exit() -> None:
+    # Charts still queued are drawn within the exit budget, then the worker stops.
+    global _worker
+    deadline = process.exit_deadline()
     try:
-        wait_for_plots(EXIT_WAIT_S)
+        wait_for_plots(EXIT_WAIT_S if deadline is None else max(0.0, min(EXIT_WAIT_S, deadline - time.monotonic())))
     except Exception:
         pass  # reported already; exit must go on
+    worker = _worker
+    if worker is not None and worker.is_alive():
+        _jobs.put(None)
+        worker.join(timeout=1.0)
+    _worker = None
+
+
+def _reset_in_child() -> None:
+    # The parent's queued charts are the parent's to draw; a child starts its worker when it plots.
+    global _jobs, _worker, _worker_lock
+    _jobs, _worker, _worker_lock = queue.Queue(), None, threading.Lock()
+
+
+process.on_exit("plot worker", _stop_at_exit, process.FINISH_CAPTURES + 1)
+process.on_fork_child("plot worker", _reset_in_child)
 
 
 def _plot(integration: str, run: Any, kind: str, values: dict[str, float]) -> None:
