@@ -125,6 +125,12 @@ def scrub(text: str, code: bool = False) -> str:
     return assignment.sub(replace, text)
 
 
+def strip_userinfo(url: str) -> str:
+    """``url`` without any user-info, then scrubbed: for URLs that are used again (pip requirement
+    lines, ``git clone``), where a ``***`` password would fail and no user-info asks for credentials."""
+    return scrub(re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@", r"\1", url.strip()))
+
+
 def redact_value(key: str, value: str) -> str:
     """The stored form of one param or tag: ``***`` for a secret key, else ``value`` scrubbed."""
     if not enabled():

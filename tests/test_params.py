@@ -50,6 +50,7 @@ def test_functions_are_written_by_name():
     assert stringify(my_metric) == "my_metric"
     assert stringify([my_metric, len]) == "[my_metric, len]"
     assert stringify(functools.partial(my_metric, 1)) == "my_metric"
+    assert stringify(np.log1p) == "log1p"  # a ufunc: by name, not as <ufunc 'log1p'>
     assert stringify(lambda x: x) == "test_functions_are_written_by_name.<locals>.<lambda>"
 
 

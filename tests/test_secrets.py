@@ -49,6 +49,11 @@ def test_scrub(text, clean):
     assert secrets.scrub(clean) == clean  # idempotent: redacting twice changes nothing
 
 
+def test_urls_used_again_lose_their_user_info():
+    assert secrets.strip_userinfo("https://me:tok@github.com/o/pkg.git") == "https://github.com/o/pkg.git"
+    assert secrets.strip_userinfo("git@github.com:o/pkg.git") == "git@github.com:o/pkg.git"
+
+
 def test_scrub_keeps_code_applicable():
     assert secrets.scrub('password = os.environ["PW"]', code=True) == 'password = os.environ["PW"]'
     assert secrets.scrub('secret: "abc"', code=True) == 'secret: "***"'

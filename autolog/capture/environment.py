@@ -27,7 +27,7 @@ from typing import Any
 
 from autolog import env, process
 from autolog import reporting as safety
-from autolog.secrets import redact_argv, scrub, scrub_diff
+from autolog.secrets import redact_argv, scrub, scrub_diff, strip_userinfo
 
 # json, platform, subprocess, importlib.metadata... are imported inside the capture thread:
 # importing them here would put their cost on `import autolog` or on the first run start.
@@ -378,7 +378,7 @@ def _requirement_line(dist: Any, name: str) -> str:
     except (ValueError, OSError):
         direct = None
     if isinstance(direct, dict):
-        url = scrub(str(direct.get("url", "")))
+        url = strip_userinfo(str(direct.get("url", "")))  # pip must be able to use it
         vcs = direct.get("vcs_info")
         if isinstance(vcs, dict) and vcs.get("commit_id"):
             return f"{name} @ {vcs.get('vcs', 'git')}+{url}@{vcs['commit_id']}"

@@ -18,7 +18,7 @@ import shlex
 import sys
 from typing import Any
 
-from autolog import env
+from autolog import env, secrets
 from autolog.cli.tables import printable
 from autolog.errors import AutologError
 
@@ -75,7 +75,7 @@ def plan(store: Any, run_ref: str, reuse_env: bool = False, python: str | None =
         comment(f"Rebuild run {rec.name!r} ({rec.id}) of experiment {rec.experiment!r},"),
         comment(f"started by {rec.user or '?'} on {tags.get('host', rec.host or '?')}, status {rec.status}."),
         "# Run these steps at the top of a fresh clone of the run's repository"
-        + (":\n" + comment(f"  git clone {q(_clone_url(remote))} repro && cd repro") if remote else "."),
+        + (":\n" + comment(f"  git clone {q(secrets.strip_userinfo(remote))} repro && cd repro") if remote else "."),
         "set -euo pipefail",
         "",
         "# 1. The code: the run's commit plus the uncommitted changes it ran with.",
@@ -158,11 +158,6 @@ def _escape(code: int) -> str:
 def comment(text: str) -> str:
     """One ``#`` comment line: control characters (newlines above all) shown escaped, so nothing recorded becomes a command."""
     return "# " + printable(text)
-
-
-def _clone_url(remote: str) -> str:
-    # A redacted password cannot clone; without user-info git asks for credentials.
-    return re.sub(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]*\*\*\*[^/@]*@", r"\1", remote)
 
 
 def _has_patch(path: str) -> bool:

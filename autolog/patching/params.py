@@ -38,7 +38,7 @@ def _text(value: Any, depth: int) -> str:
         return repr(str(value)) if depth else str(value)  # str(): a NumPy str_ reprs as np.str_('a')
     if value is None or isinstance(value, (bool, int, float)):
         return str(value)  # also NumPy float64, a float subclass
-    if type(value).__module__.partition(".")[0] == "numpy" and not isinstance(value, type):
+    if type(value).__module__.partition(".")[0] == "numpy" and not isinstance(value, type) and not callable(value):
         return str(value)  # NumPy's str() is the plain value: 1.69, 3, True, [1 2 3]
     if isinstance(value, type):
         return f"{value.__module__}.{value.__qualname__}"
