@@ -40,6 +40,7 @@ import time
 import weakref
 from typing import Any
 
+from autolog import process
 from autolog.integrations._tensorboard_files import pending, safe_name, scan
 from autolog.patching import options
 from autolog.patching.engine import REGISTRY, Call, safe_wrapper
@@ -319,19 +320,33 @@ def _close(state: _WriterState, status: str) -> None:
         state.fit_run = None
 
 
-def _on_run_end(state: _WriterState, run: Any) -> None:
-    writer = state.writer_ref()
+def _flush_files(writer: Any) -> None:
+    # Buffered events reach the file before it is uploaded; the original flush, so
+    # that a run ending at exit never binds the writer to another run.
     if writer is not None:
-        # Buffered events reach the file before it is uploaded; the original flush, so
-        # that a run ending at exit never binds the writer to another run.
         flush = getattr(type(writer), "flush", None)
         try:
             getattr(flush, "__wrapped__", flush)(writer)
         except Exception:
             pass
+
+
+def _on_run_end(state: _WriterState, run: Any) -> None:
+    _flush_files(state.writer_ref())
     _sync(state, run, force=True)
     if state.fit_run is not None and state.fit_run.run is run:
         state.fit_run = None
+
+
+def _files_left_at_exit() -> None:
+    # A closed writer that wrote again and was never closed (add_image after close()): its log
+    # dir's run takes those files too. Runs still open are ended, and synced, by the process.
+    root = api.get_store().root
+    for writer, state in list(_STATES.items()):
+        if state.fit_run is None and state.last_run_id and _DIR_RUNS.get((root, state.log_dir)) == state.last_run_id:
+            _flush_files(writer)
+            if pending(state.log_dir, state.baseline, state.uploaded.get(state.last_run_id, {})) and _bind(writer) is not None:
+                _close(state, "FINISHED")
 
 
 def _finalize(state: _WriterState) -> None:
@@ -384,6 +399,7 @@ def _patch(module: Any) -> None:
     for method, wrapper in _wrappers().items():
         if callable(getattr(cls, method, None)):
             REGISTRY.apply(NAME, cls, method, wrapper)
+    process.on_exit("tensorboard: files written after close", _files_left_at_exit, process.END_RUNS - 1)
 
 
 def writer_run(writer: Any) -> Any:

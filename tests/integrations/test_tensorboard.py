@@ -413,3 +413,35 @@ def test_ctrl_c_during_a_writer_script_leaves_its_run_killed_or_failed(store, tm
     assert runs[0].status in ("KILLED", "FAILED")
     assert len(store.metric_history(runs[0].id, "loss")) >= 4
     assert _paths(store, runs[0].id, "tensorboard")
+
+
+AFTER_CLOSE_SCRIPT = """
+import sys
+import autolog
+autolog.autolog(only=["tensorboard"], capture_env=False, log_system_metrics=False)
+import torch
+from torch.utils.tensorboard import SummaryWriter
+writer = SummaryWriter(sys.argv[1])
+writer.add_scalar("loss", 1.0, 0)
+writer.close()
+writer.add_pr_curve("cat", torch.tensor([True, False, True]), torch.tensor([0.9, 0.2, 0.6]), 0)  # and no close()
+"""
+
+
+def test_files_written_after_the_last_close_are_stored_at_exit(store, tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "after_close.py"
+    script.write_text(AFTER_CLOSE_SCRIPT)
+    subprocess.run([sys.executable, str(script), str(tmp_path / "curves")], cwd=tmp_path, check=True, timeout=120,
+                   capture_output=True)
+    (run,) = store.search_runs()
+    assert run.status == "FINISHED"
+    on_disk = sorted(os.listdir(tmp_path / "curves"))
+    assert len(on_disk) == 2
+    assert sorted(p.rsplit("/", 1)[1] for p in _paths(store, run.id, "tensorboard")) == on_disk
+    copy = store.download_artifacts(run.id, "tensorboard/curves", str(tmp_path / "copy"))
+    acc = EventAccumulator(copy)
+    acc.Reload()
+    assert "cat" in acc.Tags()["tensors"]  # the PR curve's data, not just the file's header
