@@ -17,7 +17,6 @@ records anything; other ranks never touch the store.
 
 from __future__ import annotations
 
-import functools
 import os
 import weakref
 from typing import Any
@@ -36,7 +35,7 @@ from autolog.integrations._lightning_params import (
 from autolog.patching import options
 from autolog.patching.lifecycle import LIFECYCLE, FitRun
 from autolog.patching.params import log_flat_params
-from autolog.reporting import report
+from autolog.reporting import guarded
 from autolog.tracking import api
 
 NAME = "lightning"
@@ -44,17 +43,7 @@ DEVICE_BATCH = 64  # values living on an accelerator are converted in batches: o
 _TRAINER_RUNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # trainer -> id of its last fit's run
 
 
-def _guarded(method):
-    """Our errors in a hook become one warning (raised under AUTOLOG_STRICT=1); training goes on."""
-
-    @functools.wraps(method)
-    def hook(self, *args, **kwargs):
-        try:
-            method(self, *args, **kwargs)
-        except Exception as exc:
-            report(NAME, exc)
-
-    return hook
+_guarded = guarded(NAME)  # a hook's error becomes one warning (raised under AUTOLOG_STRICT=1); training goes on
 
 
 def _stage(trainer: Any) -> str:
