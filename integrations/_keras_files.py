@@ -135,14 +135,22 @@ def upload_user_checkpoints(run: Any, callbacks: list[Any], policy: Any, uploade
         if policy in ("best", "last") and files:
             files = [max(files, key=os.path.getmtime)]
         target = "checkpoints" if i == 0 else f"checkpoints/{i}"
-        for full in files:
-            stat = os.stat(full)
-            key, seen = f"{target}/{os.path.basename(full)}", (stat.st_size, stat.st_mtime_ns)
-            if uploaded.get(key) != seen:
-                run.log_artifact(full, target)
-                uploaded[key] = seen
-                count += 1
+        count += sum(_upload_if_changed(run, full, target, uploaded) for full in files)
     return count
+
+
+def _upload_if_changed(run: Any, full: str, target: str, uploaded: dict[str, tuple[int, int]]) -> bool:
+    """Store ``full`` under ``target/`` unless this run has it with the same size and mtime already."""
+    try:
+        stat = os.stat(full)
+    except OSError:
+        return False  # removed meanwhile (a rotating checkpoint): nothing to store
+    key, seen = f"{target}/{os.path.basename(full)}", (stat.st_size, stat.st_mtime_ns)
+    if uploaded.get(key) == seen:
+        return False
+    run.log_artifact(full, target)
+    uploaded[key] = seen
+    return True
 
 
 def upload_tensorboard(run: Any, callbacks: list[Any], uploaded: dict[str, tuple[int, int]]) -> int:
@@ -162,15 +170,5 @@ def upload_tensorboard(run: Any, callbacks: list[Any], uploaded: dict[str, tuple
         for folder, _dirs, names in os.walk(log_dir):
             rel_folder = os.path.relpath(folder, log_dir).replace(os.sep, "/")
             target = "tensorboard" if rel_folder == "." else f"tensorboard/{rel_folder}"
-            for name in sorted(names):
-                full = os.path.join(folder, name)
-                try:
-                    stat = os.stat(full)
-                except OSError:
-                    continue
-                key, seen = f"{target}/{name}", (stat.st_size, stat.st_mtime_ns)
-                if uploaded.get(key) != seen:
-                    run.log_artifact(full, target)
-                    uploaded[key] = seen
-                    count += 1
+            count += sum(_upload_if_changed(run, os.path.join(folder, name), target, uploaded) for name in sorted(names))
     return count
