@@ -1,10 +1,12 @@
 """A plain PyTorch loop that logs with TensorBoard's ``SummaryWriter``, under autolog().
 
 Nothing autolog-specific is in the loop: each writer's scalars (``add_scalar``,
-``add_scalars``), its ``add_hparams`` and ``add_text`` are mirrored into one run per
-writer, named after its log_dir, and when the writer closes its event files are stored
-with the run under ``tensorboard/<log_dir name>/`` in the default store (./autolog-runs
-or $AUTOLOG_URI). Two learning rates give two runs that ``autolog compare`` lines up.
+``add_scalars``) and ``add_text`` are mirrored into one run per writer, named after its
+log_dir, and when the writer closes its event files are stored with the run under
+``tensorboard/<log_dir name>/`` in the default store (./autolog-runs or $AUTOLOG_URI).
+Each ``add_hparams`` call is a trial, as in TensorBoard's HParams tab: a child run
+(``lr_0.05-hparams-...``) holding that call's params and metrics. Two learning rates give
+two runs (and two trials) that ``autolog compare`` lines up.
 
 Run: python examples/tensorboard_example.py
 """
