@@ -138,3 +138,26 @@ def test_diff_of_identical_runs_says_so(store, capsys):
             ids.append(run.id)
     code, out, _ = cli(capsys, "compare", "--diff", *ids)
     assert code == 0 and "do not differ" in out
+
+
+def test_keras_runs_star_the_lower_val_loss_but_never_per_batch_values_or_the_rate(store, capsys):
+    keras = pytest.importorskip("keras", reason="pip install 'autolog[keras]'")
+    X, y = _data(2)
+    X = X.astype("float32")
+    labels = (y > np.median(y)).astype("float32")
+    al.autolog(only=["keras"], log_models=False)
+    ids = []
+    for rate in (0.05, 1e-5):  # the tiny rate barely trains
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1, activation="sigmoid")])
+        model.compile(optimizer=keras.optimizers.Adam(rate), loss="binary_crossentropy")
+        model.fit(X[:180], labels[:180], validation_data=(X[180:], labels[180:]), epochs=4, batch_size=32, verbose=0)
+        ids.append(al.last_run().id)
+    al.autolog(disable=True)
+    runs = [store.get_run(i) for i in ids]
+    assert runs[0].metrics["val_loss"] < runs[1].metrics["val_loss"]
+    code, out, _ = cli(capsys, "compare", *ids)
+    assert code == 0
+    assert _row(out, "metrics.val_loss (min)").split()[2:] == [f"{runs[0].metrics['val_loss']:.6g}", "*", f"{runs[1].metrics['val_loss']:.6g}"]
+    for key in (k for k in runs[0].metrics if k.startswith("batch/") or "learning_rate" in k or k == "lr"):
+        assert "*" not in _row(out, f"metrics.{key}"), key

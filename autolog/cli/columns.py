@@ -207,7 +207,7 @@ def _normal(text: str) -> str:
     return f"{entity}.{key}"
 
 
-def default_columns(runs: Sequence[Any], max_metrics: int = 4) -> list[Column]:
+def default_columns(runs: Sequence[Any], max_metrics: int = 6) -> list[Column]:
     """Headline metrics, then every param that differs (see :mod:`autolog.store.selection`).
 
     Params are not capped here: what does not fit the terminal is left out by the table

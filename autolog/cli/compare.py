@@ -129,7 +129,7 @@ def cmd_compare(args: argparse.Namespace, store: Any) -> int:
         if args.diff and _same(values):
             continue
         best = selection.best_value(runs, key) if len(runs) > 1 else None
-        if goals[key] is None and not key.startswith(selection.NEVER_DEFAULT_PREFIXES) and not selection.is_counter(key):
+        if goals[key] is None and selection.is_default_metric(key):
             unstarred.append(key)
         cells = [fmt_value(v) + (" *" if best is not None and v is not None and not math.isnan(v) and v == best else "") for v in values]
         goal = {"min": " (min)", "max": " (max)"}.get(goals[key] or "", "")

@@ -21,6 +21,7 @@ from autolog.cli import columns as col
 from autolog.cli.tables import fit_table, fmt_value
 
 FORMATS = ("table", "csv", "json", "markdown")
+FOOTER_NAMES = 12  # columns named one by one in the footer; the rest are counted
 # Lower numbers stay when the terminal is too narrow.
 _KEEP_FIRST, _ASKED, _HEADLINE, _PARAM, _CONTEXT = 0, 3, 4, 5, 7
 
@@ -160,7 +161,8 @@ def cmd_ls(args: argparse.Namespace, store: Any) -> int:
     text, cut = fit_table(headers, rows, width, priority)
     print(text)
     if cut:
-        note = (f"({len(cut)} column{'s' if len(cut) > 1 else ''} left out to fit {width} characters: {', '.join(cut)};"
+        named = ", ".join(cut[:FOOTER_NAMES]) + (f" and {len(cut) - FOOTER_NAMES} more" if len(cut) > FOOTER_NAMES else "")
+        note = (f"({len(cut)} column{'s' if len(cut) > 1 else ''} left out to fit {width} characters: {named};"
                 " pick columns with -c, or use --format csv)")
         print(textwrap.fill(note, width, break_on_hyphens=False, break_long_words=False) if width else note)
     return 0

@@ -64,9 +64,10 @@ def stage(key: str) -> int:
 def metric_goal(runs: Iterable[Any], key: str) -> str | None:
     """The recorded direction of ``key`` ("min" or "max") in these runs; None when unknown or contradictory.
 
-    Counters, ids and ``system/`` metrics have no goal, whatever was recorded.
+    Counters, ids, ``system/`` and per-batch ``batch/`` metrics have no goal, whatever
+    was recorded: the last batch's value is noise, not a result.
     """
-    if is_counter(key) or is_system(key):
+    if is_counter(key) or key.startswith(NEVER_DEFAULT_PREFIXES):
         return None
     goals = {r.tags.get(GOAL_TAG_PREFIX + key) for r in runs if key in r.metrics}
     goals.discard(None)
@@ -119,19 +120,24 @@ def headline_metrics(runs: Sequence[Any], limit: int | None = 4) -> list[str]:
 
 
 def varying_params(runs: Sequence[Any], include_ids: bool = False) -> list[str]:
-    """Params whose value differs between ``runs`` (a missing param counts as a value), sorted.
+    """Params with two or more different values among the runs that have them; most widely logged first.
 
-    Keys only child runs have are left out (see :func:`top_level`), and so are digests
-    and ids unless ``include_ids``: they tell runs apart without saying how they differ.
+    A param only some runs have, with one value wherever it is, does not differ: runs of
+    different frameworks would otherwise "differ" in every param. Keys only child runs
+    have are left out (see :func:`top_level`), and so are digests and ids unless
+    ``include_ids``: they tell runs apart without saying how they differ.
     """
     base = top_level(runs)
     if len(base) < 2:
         return []
-    keys = {k for r in base for k in r.params}
-    out = [k for k in keys if len({r.params.get(k) for r in base}) > 1]
-    if not include_ids:
-        out = [k for k in out if not _ID_PARAM.search(k)]
-    return sorted(out)
+    values: dict[str, set[str]] = {}
+    counts: Counter[str] = Counter()
+    for run in base:
+        for key, value in run.params.items():
+            values.setdefault(key, set()).add(value)
+            counts[key] += 1
+    out = [k for k, v in values.items() if len(v) > 1 and (include_ids or not _ID_PARAM.search(k))]
+    return sorted(out, key=lambda k: (-counts[k], k))
 
 
 AXIS_TAG_PREFIX = "autolog.axis."
