@@ -84,7 +84,7 @@ def environment(args: argparse.Namespace, argv: list[str], store: str | None) ->
     """The environment the program runs with: the bootstrap on PYTHONPATH and its settings."""
     import time
 
-    from autolog.capture.environment import redact_argv
+    from autolog.secrets import redact_argv
 
     options: dict[str, Any] = {}
     if args.only:
