@@ -408,3 +408,11 @@ def test_version_and_store_after_the_command(capsys, runs, store, tmp_path):
     for name in ("ls", "show", "compare", "experiments"):
         help_text = build_parser()._subparsers._group_actions[0].choices[name].format_help()
         assert "--store" in help_text
+
+
+def test_every_option_has_help_text():
+    parser = build_parser()
+    missing = [a.option_strings for a in parser._actions if not a.help]
+    for name, sub in parser._subparsers._group_actions[0].choices.items():
+        missing += [(name, a.option_strings or a.dest) for a in sub._actions if not a.help]
+    assert missing == []

@@ -126,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("show", help="one run: params, metrics with sparklines, tags, artifacts")
     p.add_argument("run", help="run id or unique prefix")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the run as JSON: attributes, params, metrics, tags, artifacts")
     p.add_argument("--history", action="store_true", help="with --json: include every metric history")
     p.set_defaults(func=cmd_show)
 
@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     housekeeping.add_commands(sub)  # rm, restore, gc
 
     p = sub.add_parser("experiments", help="list experiments")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the experiments as JSON")
     p.set_defaults(func=cmd_experiments)
 
     # These modules import their heavy dependencies inside run(), so loading them is cheap.
