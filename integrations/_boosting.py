@@ -28,16 +28,8 @@ import importlib
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from autolog.integrations._boosting_parts import (
-    argument,
-    log_importances,
-    own_fit_classes,
-    set_argument,
-    with_callback,
-)
-from autolog.integrations._boosting_parts import (
-    wait_for_plots as wait_for_plots,  # re-exported: tests, examples and benchmarks wait for charts
-)
+from autolog.integrations._boosting_parts import argument, log_importances, own_fit_classes, set_argument, with_callback
+from autolog.integrations._boosting_parts import wait_for_plots as wait_for_plots  # re-exported: tests and benchmarks wait for charts
 from autolog.patching import options
 from autolog.patching.engine import REGISTRY, Call, safe_wrapper
 from autolog.patching.lifecycle import open_fit_run
