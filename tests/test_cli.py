@@ -412,7 +412,7 @@ def test_version_and_store_after_the_command(capsys, runs, store, tmp_path):
 
 def test_every_option_has_help_text():
     parser = build_parser()
-    missing = [a.option_strings for a in parser._actions if not a.help]
+    missing = [a.option_strings for a in parser._actions if not a.help and a.option_strings]
     for name, sub in parser._subparsers._group_actions[0].choices.items():
         missing += [(name, a.option_strings or a.dest) for a in sub._actions if not a.help]
     assert missing == []
