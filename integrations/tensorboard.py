@@ -341,6 +341,8 @@ def _on_run_end(state: _WriterState, run: Any) -> None:
 def _files_left_at_exit() -> None:
     # A closed writer that wrote again and was never closed (add_image after close()): its log
     # dir's run takes those files too. Runs still open are ended, and synced, by the process.
+    if not _DIR_RUNS:
+        return  # no writer logged without a user run (and no store is opened just to find that out)
     root = api.get_store().root
     for writer, state in list(_STATES.items()):
         if state.fit_run is None and state.last_run_id and _DIR_RUNS.get((root, state.log_dir)) == state.last_run_id:
