@@ -173,7 +173,133 @@ def test_killed_run_and_live_history(tracking, store):
 
 
 def test_import_autolog_and_autolog_never_import_mlflow(tmp_path):
-    code = "import sys, autolog\nautolog.autolog()\nimport autolog.patching.mlmodel\nprint('mlflow' in sys.modules)"
+    # Saving a model (and its MLmodel file) does not import mlflow either.
+    code = ("import sys, autolog\nautolog.autolog()\nfrom sklearn.linear_model import LinearRegression\n"
+            "LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0])\nfrom autolog.integrations.sklearn import wait_for_models\n"
+            "wait_for_models(timeout=60)\nrun = autolog.last_run()\n"
+            "assert autolog.open_store().artifact_file(run.id, 'model/MLmodel')\nprint('mlflow' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+# -- saved models are MLflow Models ----------------------------------------------------------
+def _data():
+    import numpy as np
+
+    X = np.random.RandomState(0).rand(48, 4).astype("float32")
+    return X, (X[:, 0] + X[:, 1] > 1.0).astype("int64")
+
+
+def _fit(framework: str):
+    """Train a tiny model through autolog(); return (run id, predictions of the trained model)."""
+    X, y = _data()
+    al.autolog(only=[framework])
+    try:
+        if framework == "sklearn":
+            from sklearn.linear_model import LogisticRegression
+
+            from autolog.integrations.sklearn import wait_for_models
+
+            model = LogisticRegression().fit(X, y)
+            run_id = al.last_run().id
+            wait_for_models(run_id, timeout=120)
+            expected = model.predict(X)
+        elif framework == "xgboost":
+            import xgboost
+
+            model = xgboost.XGBClassifier(n_estimators=3, max_depth=2).fit(X, y)
+            run_id, expected = al.last_run().id, model.predict_proba(X)[:, 1]  # the model loads as its Booster
+        elif framework == "lightgbm":
+            import lightgbm
+
+            model = lightgbm.LGBMRegressor(n_estimators=3, min_child_samples=2, verbose=-1).fit(X, y)
+            run_id, expected = al.last_run().id, model.predict(X)
+        elif framework == "keras":
+            import keras
+
+            model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu"), keras.layers.Dense(1)])
+            model.compile("sgd", "mse")
+            model.fit(X, y.astype("float32"), epochs=1, batch_size=16, verbose=0)
+            run_id, expected = al.last_run().id, model.predict(X, verbose=0)
+        else:
+            import lightning
+            import torch
+
+            module = TinyModule()
+            loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.tensor(X), torch.tensor(y, dtype=torch.float32)), batch_size=16)
+            lightning.Trainer(max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                              enable_model_summary=False).fit(module, loader)
+            run_id = al.last_run().id
+            with torch.no_grad():
+                expected = module.eval()(torch.tensor(X)).numpy()
+    finally:
+        al.autolog(disable=True)
+    al.flush()
+    return run_id, expected
+
+
+def _lightning_module():
+    try:
+        import lightning
+        import torch
+    except ImportError:
+        return None
+
+    class TinyModule(lightning.LightningModule):
+        def __init__(self, hidden: int = 3):
+            super().__init__()
+            self.save_hyperparameters()
+            self.net = torch.nn.Sequential(torch.nn.Linear(4, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1))
+
+        def forward(self, x):
+            return self.net(x)
+
+        def training_step(self, batch, _index):
+            x, y = batch
+            loss = torch.nn.functional.mse_loss(self(x).squeeze(-1), y)
+            self.log("loss", loss)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    TinyModule.__module__, TinyModule.__qualname__ = __name__, "TinyModule"  # loaded back by name, like a user's class
+    return TinyModule
+
+
+TinyModule = _lightning_module()
+FLAVORS = {"sklearn": "sklearn", "xgboost": "xgboost", "lightgbm": "lightgbm", "keras": "keras", "lightning": None}
+
+
+@pytest.mark.parametrize("framework", list(FLAVORS))
+def test_saved_model_is_an_mlflow_model(framework, tracking, store, monkeypatch):
+    import numpy as np
+
+    pytest.importorskip(framework, reason=f"pip install 'autolog[{framework}]'")
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")  # MLflow's own gate on loading model files
+    run_id, expected = _fit(framework)
+    spec = open(store.artifact_file(run_id, "model/MLmodel"), encoding="utf-8").read()
+    assert "python_function:" in spec and (FLAVORS[framework] is None or f"  {FLAVORS[framework]}:" in spec)
+    model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    X, _ = _data()
+    np.testing.assert_allclose(np.asarray(model.predict(X)).ravel(), np.asarray(expected).ravel(), rtol=1e-5, atol=1e-6)
+    history = tracking.get_run(run_id).data.tags["mlflow.log-model.history"]
+    assert '"artifact_path": "model"' in history and "python_function" in history
+
+
+def test_saved_model_can_be_registered(tracking, store, tmp_path, monkeypatch):
+    import numpy as np
+
+    pytest.importorskip("sklearn")
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+    run_id, expected = _fit("sklearn")
+    previous = mlflow.get_registry_uri()
+    mlflow.set_registry_uri(f"sqlite:///{tmp_path}/registry.db")
+    try:
+        version = mlflow.register_model(f"runs:/{run_id}/model", "tiny-classifier")
+        assert version.version == "1" or version.version == 1
+        X, _ = _data()
+        np.testing.assert_array_equal(mlflow.pyfunc.load_model("models:/tiny-classifier/1").predict(X), expected)
+    finally:
+        mlflow.set_registry_uri(previous)

@@ -422,3 +422,36 @@ def test_batches_respect_mlflow_limits():
         seen[mb.METRIC] += len(batch.metrics)
         steps += [m[3] for m in batch.metrics]
     assert seen == {mb.PARAM: 150, mb.TAG: 250, mb.METRIC: 2500} and steps == list(range(2500))
+
+
+def test_synced_model_loads_and_is_listed_on_the_server(store, client, server, monkeypatch):
+    import numpy as np
+
+    pytest.importorskip("sklearn")
+    from sklearn.linear_model import LogisticRegression
+
+    from autolog.integrations.sklearn import wait_for_models
+
+    exp = _experiment()
+    X = np.random.RandomState(1).rand(30, 3)
+    y = (X[:, 0] > 0.5).astype(int)
+    al.autolog(only=["sklearn"])
+    try:
+        model = LogisticRegression().fit(X, y)
+    finally:
+        al.autolog(disable=True)
+    run_id = al.last_run().id
+    wait_for_models(run_id, timeout=120)
+    report = sync_to_mlflow(store, server, experiment=exp, progress=False)
+    remote_id = report.remote_ids[run_id]
+    history = client.get_run(remote_id).data.tags[mb.MODEL_HISTORY_TAG]
+    assert f'"run_id": "{remote_id}"' in history and '"artifact_path": "model"' in history
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(server)
+    try:
+        loaded = mlflow.pyfunc.load_model(f"runs:/{remote_id}/model")
+    finally:
+        mlflow.set_tracking_uri(previous)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    assert sync_to_mlflow(store, server, experiment=exp, progress=False).runs == 0  # the tag is not sent again

@@ -27,6 +27,7 @@ LOCAL_RUN_ID_TAG = "autolog.run_id"  # finds the remote twin again if bookmarks 
 PARENT_TAG = "mlflow.parentRunId"
 USER_TAG = "mlflow.user"
 SOURCE_TAG = "mlflow.source.name"
+MODEL_HISTORY_TAG = "mlflow.log-model.history"  # how MLflow's UI finds a run's logged models
 
 # MLflow's log_batch limits (mlflow.utils.validation), enforced by its server.
 MAX_METRICS = 1000
@@ -50,6 +51,39 @@ def remote_tags(run, parent_remote_id: str | None) -> dict[str, str]:
     if parent_remote_id:
         tags[PARENT_TAG] = parent_remote_id
     return tags
+
+
+def model_history(store, run_id: str, shown_run_id: str, cache: dict | None = None) -> str | None:
+    """The ``mlflow.log-model.history`` tag for the run's saved models (each folder with an ``MLmodel``), or None.
+
+    ``shown_run_id`` is the id the models are listed under (the remote twin's after a sync).
+    ``cache`` (digest -> parsed MLmodel) spares re-reading the same file.
+    """
+    models = []
+    for art in store.list_artifacts(run_id):
+        if art.path != "MLmodel" and not art.path.endswith("/MLmodel"):
+            continue
+        if cache is None or art.sha256 not in cache:
+            spec = _read_mlmodel(store.blobs.blob_path(art.sha256))
+            if cache is not None:
+                cache[art.sha256] = spec
+        else:
+            spec = cache[art.sha256]
+        if spec:
+            keep = {k: spec[k] for k in ("flavors", "utc_time_created", "model_uuid") if k in spec}
+            models.append({**keep, "run_id": shown_run_id, "artifact_path": art.path[: -len("MLmodel")].rstrip("/")})
+    return json.dumps(models) if models else None
+
+
+def _read_mlmodel(path: str) -> dict | None:
+    import yaml  # a dependency of mlflow, which is present wherever this runs
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            spec = yaml.safe_load(fh)
+    except (OSError, yaml.YAMLError):
+        return None
+    return spec if isinstance(spec, dict) and isinstance(spec.get("flavors"), dict) else None
 
 
 def metric_counts(store, run_id: str) -> dict[str, int]:

@@ -47,6 +47,7 @@ class Pusher:
         self.bar = bar
         self.marks = Bookmarks(store, target)
         self.experiments: dict[str, str] = {}
+        self.mlmodels: dict[str, dict | None] = {}  # MLmodel digest -> parsed content
         self.delay = env.number(env.AUTOLOG_SYNC_BATCH_DELAY, 0.0)
 
     # -- planning ----------------------------------------------------------------------
@@ -71,6 +72,9 @@ class Pusher:
         # The one redaction policy again: a store written with redaction off, or by an older
         # version, must not push credentials to a shared server (AUTOLOG_REDACT=0 opts out).
         tags = secrets.redact_mapping(mb.remote_tags(run, parent_remote_id))
+        models = mb.model_history(self.store, run.id, mark.remote_id, self.mlmodels) if mark else None
+        if models:
+            tags[mb.MODEL_HISTORY_TAG] = models
         sent_tags = self.marks.items(run.id, TAG) if mark else {}
         tag_todo = {k: v for k, v in tags.items() if sent_tags.get(k) != digest(v)}
         removed = [k for k in sent_tags if k not in tags]
@@ -88,6 +92,9 @@ class Pusher:
         if mark is None:
             mark = self._create(run, tags)
             tag_todo = {k: v for k, v in tag_todo.items() if self.marks.items(run.id, TAG).get(k) != digest(v)}
+            models = mb.model_history(self.store, run.id, mark.remote_id, self.mlmodels)
+            if models:  # MLflow's UI lists the run's models from this tag (it names the remote run)
+                tag_todo[mb.MODEL_HISTORY_TAG] = models
             # A twin found on the server (bookmarks lost) already holds part of the histories.
             pushed = self.marks.metric_counts(run.id)
             metric_todo = {k: pushed.get(k, 0) for k, n in mb.metric_counts(self.store, run.id).items() if n > pushed.get(k, 0)}

@@ -14,7 +14,6 @@ supported. Imported only by MLflow, never by ``import autolog``.
 
 from __future__ import annotations
 
-import json
 import os
 
 from mlflow.entities import Experiment, ExperimentTag, Metric, Param, Run, RunData, RunInfo, RunStatus, RunTag, ViewType
@@ -29,7 +28,7 @@ from autolog import env
 from autolog.errors import AutologError
 from autolog.sinks import mlflow_search
 from autolog.sinks.mlflow_artifacts import artifact_uri
-from autolog.sinks.mlflow_batches import LOCAL_RUN_ID_TAG, TAG_MAP, remote_tags
+from autolog.sinks.mlflow_batches import LOCAL_RUN_ID_TAG, MODEL_HISTORY_TAG, TAG_MAP, model_history, remote_tags
 from autolog.sinks.mlflow_search import not_supported
 
 SCHEME = "autolog"
@@ -122,30 +121,15 @@ class AutologTrackingStore(AbstractStore):
         tags.pop(LOCAL_RUN_ID_TAG, None)
         tags.setdefault("mlflow.source.type", "LOCAL")
         tags[RUN_NAME_TAG] = run.name
-        models = self._logged_models(run.id)
+        models = model_history(self.store, run.id, run.id, self._model_cache)
         if models:
-            tags["mlflow.log-model.history"] = json.dumps(models)
+            tags[MODEL_HISTORY_TAG] = models
         data = RunData(
             metrics=[Metric(m.key, m.value, m.timestamp, m.step) for m in run.latest.values()],
             params=[Param(k, v) for k, v in run.params.items()],
             tags=[RunTag(k, v) for k, v in tags.items()],
         )
         return Run(info, data)
-
-    def _logged_models(self, run_id: str) -> list[dict]:
-        """What MLflow writes to ``mlflow.log-model.history``, read from each ``MLmodel`` of the run."""
-        models = []
-        for art in self.store.list_artifacts(run_id):
-            if art.path != "MLmodel" and not art.path.endswith("/MLmodel"):
-                continue
-            if art.sha256 not in self._model_cache:
-                self._model_cache[art.sha256] = _read_mlmodel(self.store.blobs.blob_path(art.sha256))
-            spec = self._model_cache[art.sha256]
-            if spec:
-                folder = art.path[: -len("MLmodel")].rstrip("/")
-                models.append({**{k: v for k, v in spec.items() if k in ("flavors", "utc_time_created", "model_uuid")},
-                               "run_id": run_id, "artifact_path": folder})
-        return models
 
     def _run_id(self, run_id: str) -> str:
         try:
@@ -301,14 +285,3 @@ class AutologTrackingStore(AbstractStore):
 
     def get_trace_info(self, trace_id):
         raise _missing(f"Trace {trace_id!r} not found (tracing is not supported by the autolog store)")
-
-
-def _read_mlmodel(path: str) -> dict | None:
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as fh:
-            spec = yaml.safe_load(fh)
-    except (OSError, yaml.YAMLError):
-        return None
-    return spec if isinstance(spec, dict) and isinstance(spec.get("flavors"), dict) else None
