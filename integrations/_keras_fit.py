@@ -46,7 +46,8 @@ class FitLogger:
         self.keys: dict[str, str] = {}
         self.optimizers: list[tuple[str, Any]] = []
         self.lrs: list[float | None] = []
-        self.goals: dict[str, str] | None = None  # directions stated by the user's callbacks, until set at the first epoch end
+        self.stated: dict[str, str] = {}  # directions the user's callbacks state (monitor + mode)
+        self.goals: dict[str, str] | None = None  # the same, until set on the run at the first epoch end
         self.last_step: int | None = None
         self.best: float | None = None
 
@@ -57,7 +58,8 @@ class FitLogger:
         params = parts.fit_params(self.args, keras_params, data_adapter)
         self.optimizers = parts.model_optimizers(model)
         params.update(parts.all_optimizer_params(self.optimizers))
-        self.goals = parts.callback_goals(self.callbacks)
+        self.stated = parts.callback_goals(self.callbacks)
+        self.goals = dict(self.stated)
         params.update(parts.compile_params(model))
         params.update(parts.callback_params(self.callbacks))
         if getattr(model, "built", False):
@@ -143,7 +145,8 @@ class FitLogger:
             warn_once(f"keras:monitor:{self.monitor}", f"autolog: checkpoint monitor {self.monitor!r} is not in the epoch logs "
                       f"({', '.join(sorted(logs))}); no best checkpoint for those epochs")
             return
-        mode = parts.monitor_mode(self.monitor)
+        # The user's stated mode, else Keras's own metric names; the name pattern only for the rest.
+        mode = self.stated.get(self.monitor) or parts.metric_goal(self.monitor) or parts.monitor_mode(self.monitor)
         best = self.fit_run.model_state.get("best_value", self.best)
         if parts.improved(float(value), best, mode):
             self.best = self.fit_run.model_state["best_value"] = float(value)
