@@ -55,9 +55,10 @@ SYNC_INTERVAL_S = 60.0  # uploads between close()s are throttled: a growing even
 TEXT_FOLDER = "tensorboard_text"
 _monotonic = time.monotonic
 _lock = threading.Lock()
-# (store root, log dir) -> the run a writer without a user run logged into: the log dir's run
-# for the life of the process, continued when a closed writer (or a new one) writes there again.
-_DIR_RUNS: dict[tuple[str, str], str] = {}
+# (store root, log dir) -> the run writers without a user run log into there: the log dir's run
+# for the life of the process, shared by writers open at once, continued when a closed writer
+# (or a new one) writes there again.
+_DIR_RUNS: dict[tuple[str, str], FitRun] = {}
 
 
 class _WriterState:
@@ -123,14 +124,15 @@ def _bind(writer: Any) -> _WriterState | None:
             return state
         fit_run = None
         key = (api.get_store().root, state.log_dir)
-        if user is None and key in _DIR_RUNS:
-            fit_run = _detached(LIFECYCLE.resume, _DIR_RUNS[key], NAME)
+        previous = _DIR_RUNS.get(key) if user is None else None
+        if previous is not None:
+            fit_run = previous if not previous.run.ended else _detached(LIFECYCLE.resume, previous.run.id, NAME)
         if fit_run is None:
             fit_run = _detached(LIFECYCLE.open_fit, NAME, state.name, writer, {"tensorboard.log_dir": state.log_dir})
         if fit_run is None:
             return None
         if user is None:
-            _DIR_RUNS[key] = fit_run.run.id
+            _DIR_RUNS[key] = fit_run
         state.fit_run = fit_run
         state.last_run_id = fit_run.run.id
         run = fit_run.run
@@ -345,7 +347,8 @@ def _files_left_at_exit() -> None:
         return  # no writer logged without a user run (and no store is opened just to find that out)
     root = api.get_store().root
     for writer, state in list(_STATES.items()):
-        if state.fit_run is None and state.last_run_id and _DIR_RUNS.get((root, state.log_dir)) == state.last_run_id:
+        dir_run = _DIR_RUNS.get((root, state.log_dir))
+        if state.fit_run is None and dir_run is not None and dir_run.run.id == state.last_run_id:
             _flush_files(writer)
             if pending(state.log_dir, state.baseline, state.uploaded.get(state.last_run_id, {})) and _bind(writer) is not None:
                 _close(state, "FINISHED")

@@ -445,3 +445,17 @@ def test_files_written_after_the_last_close_are_stored_at_exit(store, tmp_path):
     acc = EventAccumulator(copy)
     acc.Reload()
     assert "cat" in acc.Tags()["tensors"]  # the PR curve's data, not just the file's header
+
+
+def test_two_writers_on_one_log_dir_share_its_run(enabled, store, tmp_path):
+    first, second = SummaryWriter(str(tmp_path / "shared")), SummaryWriter(str(tmp_path / "shared"))
+    first.add_scalar("a", 1.0, 0)
+    second.add_scalar("b", 2.0, 0)
+    assert al_tb.writer_run(first) is al_tb.writer_run(second)
+    first.close()
+    second.add_scalar("b", 3.0, 1)  # the run ended with the first close: continued, not duplicated
+    second.close()
+    (run,) = store.search_runs()
+    assert run.status == "FINISHED"
+    assert _history(store, run.id, "b") == [(0, 2.0), (1, 3.0)] and _history(store, run.id, "a") == [(0, 1.0)]
+    assert len(_paths(store, run.id, "tensorboard")) == len(os.listdir(tmp_path / "shared")) == 2
