@@ -59,6 +59,7 @@ def training_metrics(est: Any, X: Any, y: Any, sample_weight: Any, fit_result: A
     """Metrics of a fitted estimator on its training data, prefixed ``training_``."""
     from sklearn import metrics as M
 
+    from autolog.integrations import _sklearn_scores as scores
     from autolog.integrations._sklearn_patch import estimator_kind
 
     if X is None:
@@ -67,28 +68,26 @@ def training_metrics(est: Any, X: Any, y: Any, sample_weight: Any, fit_result: A
     sw = sample_weight
     out: dict[str, float | None] = {}
     if y is not None and kind == "classifier" and hasattr(est, "predict"):
+        # One predict and one predict_proba; the metrics come from those arrays.
         y_pred = est.predict(X)
-        out["training_accuracy_score"] = _safe(lambda: M.accuracy_score(y, y_pred, sample_weight=sw))
-        prf = _safe_tuple(lambda: M.precision_recall_fscore_support(y, y_pred, average="weighted", sample_weight=sw, zero_division=0))
-        if prf:
-            out["training_precision_score"], out["training_recall_score"], out["training_f1_score"] = prf[:3]
-        if hasattr(est, "predict_proba"):
-            proba = _proba(est, X)
-            if proba is not None:
-                classes = getattr(est, "classes_", None)
-                out["training_log_loss"] = _safe(lambda: M.log_loss(y, proba, sample_weight=sw, labels=classes))
-                if proba.shape[1] == 2:
-                    out["training_roc_auc"] = _safe(lambda: M.roc_auc_score(y, proba[:, 1], sample_weight=sw))
-                else:
-                    # MLflow's choice: one-vs-one, weighted by prevalence (sklearn takes no sample_weight here).
-                    out["training_roc_auc"] = _safe(lambda: M.roc_auc_score(y, proba, multi_class="ovo", average="weighted", sample_weight=sw, labels=classes))
+        proba = _proba(est, X) if hasattr(est, "predict_proba") else None
+        classes = getattr(est, "classes_", None)
+        fast = scores.classifier_metrics(y, y_pred, proba, classes, sw) if classes is not None else None
+        if fast is not None:
+            out.update(fast)
+        else:
+            out.update(_sklearn_classifier_metrics(y, y_pred, proba, classes, sw))
     elif y is not None and kind == "regressor" and hasattr(est, "predict"):
         y_pred = est.predict(X)
-        mse = _safe(lambda: M.mean_squared_error(y, y_pred, sample_weight=sw))
-        out["training_mean_squared_error"] = mse
+        fast = scores.regressor_metrics(y, y_pred, sw)
+        if fast is not None:
+            out.update(fast)
+        else:
+            out["training_mean_squared_error"] = _safe(lambda: M.mean_squared_error(y, y_pred, sample_weight=sw))
+            out["training_mean_absolute_error"] = _safe(lambda: M.mean_absolute_error(y, y_pred, sample_weight=sw))
+            out["training_r2_score"] = _safe(lambda: M.r2_score(y, y_pred, sample_weight=sw))
+        mse = out["training_mean_squared_error"]
         out["training_root_mean_squared_error"] = None if mse is None else math.sqrt(mse)
-        out["training_mean_absolute_error"] = _safe(lambda: M.mean_absolute_error(y, y_pred, sample_weight=sw))
-        out["training_r2_score"] = _safe(lambda: M.r2_score(y, y_pred, sample_weight=sw))
     elif kind == "clusterer":
         labels = getattr(est, "labels_", fit_result)
         if labels is not None:
@@ -104,6 +103,24 @@ def training_metrics(est: Any, X: Any, y: Any, sample_weight: Any, fit_result: A
         else:
             out["training_score"] = _score(_scoring_estimator(est), X, y, sw)
     return {k: v for k, v in out.items() if v is not None}
+
+
+def _sklearn_classifier_metrics(y: Any, y_pred: Any, proba: Any, classes: Any, sw: Any) -> dict[str, float | None]:
+    # The general case (multi-output, labels outside classes_): sklearn's own functions.
+    from sklearn import metrics as M
+
+    out: dict[str, float | None] = {"training_accuracy_score": _safe(lambda: M.accuracy_score(y, y_pred, sample_weight=sw))}
+    prf = _safe_tuple(lambda: M.precision_recall_fscore_support(y, y_pred, average="weighted", sample_weight=sw, zero_division=0))
+    if prf:
+        out["training_precision_score"], out["training_recall_score"], out["training_f1_score"] = prf[:3]
+    if proba is not None and getattr(proba, "ndim", 0) == 2:
+        out["training_log_loss"] = _safe(lambda: M.log_loss(y, proba, sample_weight=sw, labels=classes))
+        if proba.shape[1] == 2:
+            out["training_roc_auc"] = _safe(lambda: M.roc_auc_score(y, proba[:, 1], sample_weight=sw))
+        else:
+            # MLflow's choice: one-vs-one, weighted by prevalence (sklearn takes no sample_weight here).
+            out["training_roc_auc"] = _safe(lambda: M.roc_auc_score(y, proba, multi_class="ovo", average="weighted", sample_weight=sw, labels=classes))
+    return out
 
 
 def _scoring_estimator(est: Any) -> Any:

@@ -620,3 +620,52 @@ def test_script_exit_waits_for_the_model(tmp_path):
     from autolog.integrations.sklearn import load_model
 
     assert load_model(run_id, store=al.open_store(str(tmp_path / "s"))).predict([[3.0]]).tolist() == [1]
+
+
+def _expected_metrics(model, X, y, w):
+    from sklearn import metrics as M
+
+    pred = model.predict(X)
+    if hasattr(model, "classes_"):
+        proba = model.predict_proba(X)
+        p, r, f, _ = M.precision_recall_fscore_support(y, pred, average="weighted", sample_weight=w, zero_division=0)
+        out = {"training_accuracy_score": M.accuracy_score(y, pred, sample_weight=w), "training_precision_score": p,
+               "training_recall_score": r, "training_f1_score": f,
+               "training_log_loss": M.log_loss(y, proba, sample_weight=w, labels=model.classes_)}
+        if proba.shape[1] == 2:
+            out["training_roc_auc"] = M.roc_auc_score(y, proba[:, 1], sample_weight=w)
+        elif w is None:
+            out["training_roc_auc"] = M.roc_auc_score(y, proba, multi_class="ovo", average="weighted", labels=model.classes_)
+        return out
+    return {"training_mean_squared_error": M.mean_squared_error(y, pred, sample_weight=w),
+            "training_root_mean_squared_error": M.root_mean_squared_error(y, pred, sample_weight=w),
+            "training_mean_absolute_error": M.mean_absolute_error(y, pred, sample_weight=w),
+            "training_r2_score": M.r2_score(y, pred, sample_weight=w)}
+
+
+@pytest.mark.parametrize("case", ["binary", "binary-weighted", "multiclass", "multiclass-weighted", "string-labels",
+                                  "tied-scores", "regression", "regression-weighted"])
+def test_training_metrics_equal_sklearn_metrics(store, case):
+    from sklearn.datasets import make_classification, make_regression
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.tree import DecisionTreeClassifier
+
+    from autolog.integrations._sklearn_metrics import training_metrics
+
+    rng = np.random.default_rng(3)
+    w = rng.uniform(0.1, 2.0, 400) if case.endswith("weighted") else None
+    if case.startswith("regression"):
+        X, y = make_regression(n_samples=400, n_features=5, noise=10.0, random_state=0)
+        model = Ridge().fit(X, y, sample_weight=w)
+    else:
+        n_classes = 3 if case.startswith("multiclass") else 2
+        X, y = make_classification(n_samples=400, n_features=6, n_informative=4, n_classes=n_classes, weights=None if n_classes == 2 else [0.6, 0.3, 0.1],
+                                   flip_y=0.1, random_state=0)
+        if case == "string-labels":
+            y = np.array(["cat", "dog"])[y]
+        model = (DecisionTreeClassifier(max_depth=3, random_state=0) if case == "tied-scores" else LogisticRegression(max_iter=500)).fit(X, y, sample_weight=w)
+    logged = training_metrics(model, X, y, w)
+    expected = _expected_metrics(model, X, y, w)
+    for key, value in expected.items():
+        assert logged[key] == value, (key, logged[key], value)
+    assert set(expected) <= set(logged)
