@@ -109,7 +109,7 @@ def cmd_compare(args: argparse.Namespace, store: Any) -> int:
                "differing_params": [k for k in params if len({r.params.get(k) for r in runs}) > 1],
                "goals": {k: g for k, g in goals.items() if g}, "best": best})
         return 0
-    headers = ["", *[shorten(f"{r.id[:8]} {r.name}", VALUE_WIDTH) for r in runs]]
+    headers = ["", *[shorten(f"{r.id[:8]} {r.name}", LABEL_WIDTH) for r in runs]]
     rows: list[list[Any]] = []
     for label, values in (("status", [r.status for r in runs]), ("duration", [fmt_duration(r.duration_ms) for r in runs])):
         if not args.diff or not _same(values):
