@@ -72,14 +72,14 @@ def training_metrics(est: Any, X: Any, y: Any, sample_weight: Any, fit_result: A
         y_pred = est.predict(X)
         proba = _proba(est, X) if hasattr(est, "predict_proba") else None
         classes = getattr(est, "classes_", None)
-        fast = scores.classifier_metrics(y, y_pred, proba, classes, sw) if classes is not None else None
+        fast = scores.classifier_metrics(y, y_pred, proba, classes, sw) if classes is not None and scores.applies() else None
         if fast is not None:
             out.update(fast)
         else:
             out.update(_sklearn_classifier_metrics(y, y_pred, proba, classes, sw))
     elif y is not None and kind == "regressor" and hasattr(est, "predict"):
         y_pred = est.predict(X)
-        fast = scores.regressor_metrics(y, y_pred, sw)
+        fast = scores.regressor_metrics(y, y_pred, sw) if scores.applies() else None
         if fast is not None:
             out.update(fast)
         else:

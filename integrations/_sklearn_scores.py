@@ -8,7 +8,8 @@ implementation (1.9) on those arrays, the same NumPy operations in the same orde
 values are the same floats; tests compare them with ``sklearn.metrics`` for equality.
 
 The fast path covers the common case: 1-D targets whose labels are all in ``classes_``
-and all present, ``float64`` sample weights. Anything else (multi-output, a class absent
+and all present, ``float64`` sample weights, scikit-learn 1.9 or later (older releases
+normalize and clip probabilities differently). Anything else (multi-output, a class absent
 from y, other weight dtypes) returns None and the caller uses scikit-learn's functions.
 """
 
@@ -18,6 +19,23 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
+
+
+def applies() -> bool:
+    """Whether the installed scikit-learn computes its metrics the way this module does (1.9+)."""
+    global _APPLIES
+    if _APPLIES is None:
+        import sklearn
+
+        try:
+            major, minor = (int(part) for part in sklearn.__version__.split(".")[:2])
+            _APPLIES = (major, minor) >= (1, 9)
+        except ValueError:
+            _APPLIES = False
+    return _APPLIES
+
+
+_APPLIES: bool | None = None
 
 
 def _weights(sample_weight: Any, n: int) -> tuple[np.ndarray | None, bool]:
