@@ -46,6 +46,8 @@ _pid = os.getpid()
 _exit_deadline: float | None = None
 _exited_pid: int | None = None  # the process whose exit steps already ran
 _finalizer_pid: int | None = None
+_running = False  # the exit steps are under way in this process
+_sigterm_pending = False  # SIGTERM arrived while they ran: re-raised once they are done
 _background = threading.local()
 
 
@@ -112,18 +114,24 @@ def run_exit_steps(timeout: float | None = None) -> None:
     finalizer and its SIGTERM handler call it too. A step that raises is reported on stderr
     and the next one still runs.
     """
-    global _exit_deadline, _exited_pid
+    global _exit_deadline, _exited_pid, _running
     if _exited_pid == _pid:
         return
     _exited_pid = _pid
     _exit_deadline = time.monotonic() + (exit_timeout() if timeout is None else timeout)
-    for _order, name, fn in list(_exit_steps):
-        try:
-            fn()
-        except Exception as exc:  # exit must never crash on our account
-            import sys
+    _running = True
+    try:
+        for _order, name, fn in list(_exit_steps):
+            try:
+                fn()
+            except Exception as exc:  # exit must never crash on our account
+                import sys
 
-            print(f"autolog: {name} failed at exit: {type(exc).__name__}: {exc}", file=sys.stderr)
+                print(f"autolog: {name} failed at exit: {type(exc).__name__}: {exc}", file=sys.stderr)
+    finally:
+        _running = False
+    if _sigterm_pending:
+        _die_by_sigterm()
 
 
 def shutdown(timeout: float | None = None) -> None:
@@ -141,10 +149,11 @@ def _at_exit() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _pid, _exit_deadline, _exited_pid, _background
+    global _pid, _exit_deadline, _exited_pid, _background, _running, _sigterm_pending
     _pid = os.getpid()
     _exit_deadline = None
     _exited_pid = None
+    _running = _sigterm_pending = False
     _background = threading.local()
     for name, fn in list(_fork_steps):
         try:
@@ -203,13 +212,23 @@ def install_sigterm_flush() -> None:
 
 
 def _on_sigterm(signum: int, _frame: object) -> None:
-    import signal
-
+    global _sigterm_pending
+    if _running:
+        # The exit steps are under way (a worker leaving normally got SIGTERM from
+        # Pool.terminate meanwhile): let them finish, bounded by the exit deadline, then die.
+        _sigterm_pending = True
+        return
     try:
         run_exit_steps()
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGTERM)
+        _die_by_sigterm()
+
+
+def _die_by_sigterm() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 _first_pid = _pid
