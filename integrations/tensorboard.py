@@ -231,7 +231,7 @@ def _after_hparams(call: Call, result: Any) -> None:
             trial.run.log_metric(key, value, step)
         status = "FINISHED"
     finally:
-        trial.finish(status)
+        _detached(trial.finish, status)  # a trial never becomes the run later implicit log_* calls go to
 
 
 def _after_text(call: Call, result: Any) -> None:

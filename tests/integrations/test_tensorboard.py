@@ -459,3 +459,14 @@ def test_two_writers_on_one_log_dir_share_its_run(enabled, store, tmp_path):
     assert run.status == "FINISHED"
     assert _history(store, run.id, "b") == [(0, 2.0), (1, 3.0)] and _history(store, run.id, "a") == [(0, 1.0)]
     assert len(_paths(store, run.id, "tensorboard")) == len(os.listdir(tmp_path / "shared")) == 2
+
+
+def test_a_metric_logged_after_a_sweep_does_not_land_in_a_trial(enabled, store, tmp_path):
+    w = SummaryWriter(str(tmp_path / "sweep2"))
+    for i in range(2):
+        w.add_hparams({"lr": 0.1 * i}, {"hparam/accuracy": 10 * i})
+    al.log_metric("summary", 1.0)  # no active run, no fit ended: a run of its own
+    (own,) = [r for r in store.search_runs() if "summary" in r.metrics]
+    assert own.parent_run_id is None and own.tags.get("autolog.integration") is None
+    al.end_run()
+    w.close()
