@@ -182,7 +182,7 @@ def test_queue_stays_bounded_while_another_process_holds_the_lock(store, monkeyp
     monkeypatch.setenv("AUTOLOG_LOCK_TIMEOUT", "0.5")
     total = 400_000
     with al.start_run(**QUIET, name="bounded") as run:
-        writer = run._writer
+        writer = run.writer
         writer.limit = 60_000
         peak = 0
         with LockHolder(store.db_path):

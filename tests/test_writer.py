@@ -178,7 +178,7 @@ def test_write_error_warns_and_later_batches_go_out(store, monkeypatch):
             deadline = time.monotonic() + 5
             while state["calls"] < 3 and time.monotonic() < deadline:
                 time.sleep(0.01)
-            writer = run._writer
+            writer = run.writer
             assert writer._thread.is_alive()  # the thread survived the errors
             assert state["calls"] >= 3 and durable(store, run.id) == 0
             for i in range(100, 200):

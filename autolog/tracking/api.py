@@ -284,7 +284,7 @@ def log_metric(key: str, value: float, step: int | None = None, goal: str | None
     if goal is not None:
         run.set_metric_goal(key, goal)
     try:
-        queue = run._series.get(key)
+        queue = run.queues.get(key)
     except TypeError:  # unhashable: let the key check name the argument
         queue = run.series(key)
     if queue is None:
@@ -292,15 +292,15 @@ def log_metric(key: str, value: float, step: int | None = None, goal: str | None
     if type(value) is not float:
         value = validation.metric_value(value, key)
     if step is None:
-        counter = run._auto_steps.get(key)
+        counter = run.auto_steps.get(key)
         if counter is None:
-            counter = run._auto_steps.setdefault(key, itertools.count())
+            counter = run.auto_steps.setdefault(key, itertools.count())
         step = next(counter)  # atomic under the GIL: threads logging one key never share a step
     elif type(step) is not int or not -validation.MAX_STEP <= step <= validation.MAX_STEP:
         step = validation.metric_step(step, key)
     queue.append((step, value, _time()))
     if len(queue) >= PRESSURE:
-        run._writer.pressure(queue)
+        run.writer.pressure(queue)
 
 
 def set_metric_goal(key: str, goal: str) -> None:

@@ -44,10 +44,11 @@ class ActiveRun:
         self.experiment_id = run.experiment_id
         self.experiment = run.experiment
         self.parent_run_id = run.parent_run_id
-        self._writer = writer
-        self._series: dict[str, object] = {}  # key -> the writer's queue for it
+        # The hot path (this class and api.log_metric, its inlined copy) reads these three directly.
+        self.writer = writer
+        self.queues: dict[str, list] = {}  # key -> the writer's queue for it
         # One counter per key: next() is atomic under the GIL, so threads never share a step.
-        self._auto_steps: dict[str, Iterator[int]] = {}
+        self.auto_steps: dict[str, Iterator[int]] = {}
         self._params: dict[str, str] = {}
         self._goals: dict[str, str] = {}  # metric key -> "min"/"max" already tagged
         # The run `autolog run` starts for a whole program: start_run() inside it nests.
@@ -95,7 +96,7 @@ class ActiveRun:
 
     def data(self) -> Run:
         """Flush pending points and return the stored run with params, tags and metrics."""
-        self._writer.flush()
+        self.writer.flush()
         return self.store.get_run(self.id)
 
     params = property(lambda self: self.data().params, doc="Params as stored.")
@@ -114,7 +115,7 @@ class ActiveRun:
         if goal is not None:
             self.set_metric_goal(key, goal)
         try:
-            queue = self._series.get(key)
+            queue = self.queues.get(key)
         except TypeError:  # unhashable: let the key check name the argument
             queue = self.series(key)
         if queue is None:
@@ -122,16 +123,16 @@ class ActiveRun:
         if type(value) is not float:
             value = validation.metric_value(value, key)
         if step is None:
-            counter = self._auto_steps.get(key)
+            counter = self.auto_steps.get(key)
             if counter is None:
-                counter = self._auto_steps.setdefault(key, itertools.count())
+                counter = self.auto_steps.setdefault(key, itertools.count())
             step = next(counter)
         elif type(step) is not int or not -STEP_LIMIT <= step <= STEP_LIMIT:
             # Out-of-range ints would only fail later, inside the writer thread.
             step = validation.metric_step(step, key)
         queue.append((step, value, _time()))
         if len(queue) >= PRESSURE:
-            self._writer.pressure(queue)
+            self.writer.pressure(queue)
 
     def set_metric_goal(self, key: str, goal: str) -> None:
         """Record whether lower ("min") or higher ("max") values of ``key`` are better (tag ``autolog.goal.<key>``)."""
@@ -144,7 +145,7 @@ class ActiveRun:
     def series(self, key: str):
         """Validate ``key`` once and return the writer queue its points go to."""
         validation.check_key(key)
-        queue = self._series[key] = self._writer.series(self.id, key)
+        queue = self.queues[key] = self.writer.series(self.id, key)
         return queue
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
@@ -260,7 +261,7 @@ class ActiveRun:
         Calls queue behind earlier deferred ones so that the store sees them in order.
         ``any_error``: defer on every store error (a run's end), not only on a lock timeout.
         """
-        writer = self._writer
+        writer = self.writer
         bound = functools.partial(call, *args) if args else call
         if writer.has_deferred():
             writer.defer(what, bound, final)
@@ -289,11 +290,11 @@ class ActiveRun:
 
     def flush(self) -> None:
         """Write every point queued so far; waits at most ``AUTOLOG_LOCK_TIMEOUT`` for a locked store."""
-        self._writer.flush()
+        self.writer.flush()
 
     def forget_queues(self) -> None:
         """Drop the cached writer queues (after a fork): the next point looks its queue up again."""
-        self._series.clear()
+        self.queues.clear()
 
     def logged_after_end(self) -> None:
         """Note that points or updates went into this run after it ended (``settle`` re-ends it)."""
@@ -304,7 +305,7 @@ class ActiveRun:
         """Re-end a run logged into after its end: same status, the end time of now."""
         if self._logged_after_end:
             self._logged_after_end = False
-            self._writer.flush()
+            self.writer.flush()
             self._record_end(self.status)
 
     # -- ending ------------------------------------------------------------------------
@@ -322,11 +323,11 @@ class ActiveRun:
                 from autolog.reporting import report
 
                 report("run-end", exc)
-        self._writer.flush()
+        self.writer.flush()
         self._record_end(status)
         # Points logged after the end (into a finished fit's run) re-register their queues.
-        self._series.clear()
-        self._writer.forget_run(self.id)
+        self.queues.clear()
+        self.writer.forget_run(self.id)
         self.status = status
         if self.on_end is not None:
             self.on_end(self)
