@@ -103,6 +103,23 @@ def median(values: Iterable[float]) -> float | None:
     return statistics.median(found) if found else None
 
 
+def spread(values: Iterable[float | None], scale: float = 1.0) -> str | None:
+    """``"min–max"`` of the numbers in ``values`` (times ``scale``), as printed next to a median."""
+    found = [v * scale for v in values if v is not None]
+    if not found:
+        return None
+    return fmt(min(found)) if len(found) == 1 else f"{fmt(min(found))}–{fmt(max(found))}"
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its waited-for children so far, in seconds."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def alternate(variants: dict[str, Callable[[], Any]], pairs: int, warmup: int = 1) -> dict[str, list[float]]:
     """Run every variant ``pairs`` times, interleaved, and return each one's wall times in seconds.
 
@@ -357,3 +374,55 @@ def failed_row(label: str, exc: BaseException) -> Row:
 def as_tables(result: Table | Sequence[Table]) -> list[Table]:
     """A benchmark's ``run()`` result as a list of tables."""
     return [result] if isinstance(result, Table) else list(result)
+
+
+# -- whole jobs: wall, CPU, training thread, until written ---------------------------------
+def timed_job(call: Callable[[], Any], settle: Callable[[], Any] | None = None) -> dict[str, float]:
+    """Run a training call and measure it four ways (seconds).
+
+    ``wall``: the call on the training thread; ``thread_cpu``: that thread's own CPU time
+    (``time.thread_time``, which load from other processes does not inflate); ``written``:
+    wall time until ``settle()`` returns, i.e. until the logger's work after the call
+    (flushes, plots, uploads) is done; ``cpu``: the process's CPU time over that span,
+    every thread and waited-for child included (``resource.getrusage``).
+    """
+    cpu0, thread0, start = cpu_seconds(), time.thread_time(), clock()
+    call()
+    wall, thread_cpu = clock() - start, time.thread_time() - thread0
+    if settle is not None:
+        settle()
+    return {"wall": wall, "thread_cpu": thread_cpu, "written": clock() - start, "cpu": cpu_seconds() - cpu0}
+
+
+JOB_COLUMNS = [
+    Column("wall_s", "train s"),
+    Column("wall_spread", "min–max"),
+    Column("wall_x", "× plain"),
+    Column("thread_cpu_x", "thread CPU × plain"),
+    Column("written_s", "until written s"),
+    Column("written_x", "× plain"),
+    Column("cpu_s", "process CPU s"),
+    Column("cpu_x", "× plain"),
+]
+
+JOB_NOTES = [
+    "train s: the training call on the training thread (wall), median with the min–max of the rounds; × plain: median of",
+    "per-round ratios to the plain row measured next to it. thread CPU: time.thread_time of the training thread.",
+    "until written s: from the call's start until the logger's work after it (flush, plots, models) is done, for every row alike.",
+    "process CPU s: resource.getrusage (self + children) over that span: every thread's work, which wall time on a shared",
+    "2-core machine can hide.",
+]
+
+
+def job_values(samples: Sequence[dict[str, float]], plain: Sequence[dict[str, float]] | None) -> dict[str, Any]:
+    """Table values of one job row from its per-round :func:`timed_job` samples and the plain row's."""
+    values: dict[str, Any] = {
+        "wall_s": median(s["wall"] for s in samples),
+        "wall_spread": spread(s["wall"] for s in samples),
+        "written_s": median(s["written"] for s in samples),
+        "cpu_s": median(s["cpu"] for s in samples),
+    }
+    if plain:
+        for key in ("wall", "thread_cpu", "written", "cpu"):
+            values[f"{key}_x"] = median(s[key] / p[key] for s, p in zip(samples, plain) if p[key] > 0)
+    return values

@@ -17,7 +17,25 @@ import os
 import tempfile
 from typing import Any
 
-from benchmarks.common import BenchError, Column, Row, Table, clock, failed_row, installed, isolated, median, pairs, pick, version_of
+from benchmarks.common import (
+    JOB_COLUMNS,
+    JOB_NOTES,
+    BenchError,
+    Column,
+    Row,
+    Table,
+    clock,
+    failed_row,
+    installed,
+    isolated,
+    job_values,
+    median,
+    mode,
+    pairs,
+    pick,
+    timed_job,
+    version_of,
+)
 
 NAME = "sklearn"
 DESCRIPTION = "LogisticRegression, RandomForest(50), GridSearchCV(8): plain vs autolog vs mlflow.sklearn.autolog"
@@ -60,13 +78,12 @@ def measure(job: str, variant: str, reps: int, rows: int = 5000, cols: int = 20)
             mlflow.sklearn.autolog(log_models=False, silent=True)
         make = _job(job)
         make().fit(X, y)
-        times = []
-        model = None
-        for _ in range(reps):
-            start = clock()
-            model = make().fit(X, y)
-            times.append(clock() - start)
-        result: dict[str, Any] = {"seconds": median(times)}
+        _settle(variant)
+        models = []
+        samples = [timed_job(lambda: models.append(make().fit(X, y)), lambda: _settle(variant)) for _ in range(reps)]
+        model = models[-1]
+        result: dict[str, Any] = {key: median(s[key] for s in samples) for key in samples[0]}
+        result["seconds"] = result["wall"]
         if variant == AUTOLOG:
             from autolog.integrations._sklearn_metrics import training_metrics
 
@@ -79,6 +96,13 @@ def measure(job: str, variant: str, reps: int, rows: int = 5000, cols: int = 20)
         if variant == MLFLOW:
             os.chdir(os.path.dirname(folder))
         return result
+
+
+def _settle(variant: str) -> None:
+    if variant == AUTOLOG:
+        import autolog
+
+        autolog.flush()
 
 
 def import_cost(with_autolog: bool) -> dict[str, Any]:
@@ -98,14 +122,13 @@ def _fit_table(args: Any) -> Table:
     n = pairs(args, 3)
     reps = pick(args, 3, 5, 9)
     variants = [(PLAIN, "plain"), (AUTOLOG, "autolog(log_models=False)")]
-    if installed("mlflow"):
+    if installed("mlflow") and mode(args) != "quick":
         variants.append((MLFLOW, f"mlflow {version_of('mlflow')} sklearn.autolog(log_models=False)"))
     table = Table(NAME, f"scikit-learn fits, 5,000×20 — median of {reps} fits per fresh interpreter, {n} alternating round(s)", [
-        Column("median_ms", "median ms"),
+        *JOB_COLUMNS,
         Column("overhead_ms", "added ms"),
         Column("metrics_ms", "of which training metrics ms"),
         Column("fixed_ms", "of which fixed ms"),
-        Column("ratio", "× plain"),
     ])
     for job in pick(args, JOBS[:1], JOBS, JOBS):
         times: dict[str, list[dict]] = {v: [] for v, _ in variants}
@@ -125,17 +148,18 @@ def _fit_table(args: Any) -> Table:
                 table.rows.append(failed_row(label, errors[variant]))
                 continue
             seconds = median(r["seconds"] for r in times[variant])
-            values: dict[str, Any] = {"median_ms": seconds * 1e3}
+            values = job_values(times[variant], times[PLAIN] if variant != PLAIN else None)
             if variant != PLAIN and plain:
                 values["overhead_ms"] = (seconds - plain) * 1e3
-                values["ratio"] = seconds / plain
             if variant == AUTOLOG:
                 metrics = median(r["metrics_seconds"] for r in times[variant])
                 values["metrics_ms"] = metrics * 1e3
                 if plain:
                     values["fixed_ms"] = (seconds - plain - metrics) * 1e3
             table.rows.append(Row(label, values))
-    table.notes.append("Target (BENCHMARKS.md): overhead ≤ fixed cost (≤ 20 ms) + the training-metric predictions.")
+    table.notes += JOB_NOTES
+    table.notes.append("Targets (BENCHMARKS.md): fixed cost ≤ 20 ms per fit (searches ≤ 20 ms + 2 ms per child run);"
+                       " training metrics of LogisticRegression 5,000×20 ≤ 15 ms.")
     table.notes.append(f"scikit-learn {version_of('scikit-learn')}; environment capture and system metrics on, as a user gets them.")
     return table
 
