@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from typing import Any
 
 from benchmarks.common import (
@@ -31,6 +32,7 @@ from benchmarks.common import (
     pairs,
     pick,
     ratios,
+    spread,
     version_of,
 )
 
@@ -207,6 +209,53 @@ def _slowest_imports(code: str, top: int = 6) -> str:
     return f"{listed} (all of autolog: {total / 1e3:.0f} ms under -X importtime)" if listed else ""
 
 
+def _process_seconds(argv: list[str], env: dict[str, str], cwd: str) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+    elapsed = time.perf_counter() - start
+    if done.returncode:
+        raise BenchError(f"{' '.join(argv[:3])} exited {done.returncode}: {done.stderr.strip()[-300:]}")
+    return elapsed
+
+
+def _bootstrap_table(args: Any) -> Table:
+    reps = pairs(args, pick(args, 1, 7, 11))
+    table = Table(NAME, f"`autolog run` bootstrap: a whole process from spawn to exit, {reps} alternating round(s)", [
+        Column("median_ms", "median ms"),
+        Column("spread_ms", "min–max"),
+        Column("added_ms", "added ms (per-round median)"),
+    ])
+    cli = os.path.join(os.path.dirname(sys.executable), "autolog")
+    if not os.path.exists(cli):
+        table.rows.append(Row("autolog run -- python -c pass", {}, "the autolog command is not installed (pip install -e .)"))
+        return table
+    variants = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "autolog run -- python -c pass": [cli, "run", "--", "python", "-c", "pass"],
+    }
+    times: dict[str, list[float]] = {label: [] for label in variants}
+    env = dict(os.environ, **CHILD_ENV)
+    with tempfile.TemporaryDirectory(prefix="bench-bootstrap-") as folder:
+        env["AUTOLOG_URI"] = os.path.join(folder, "store")
+        try:
+            _process_seconds(variants["autolog run -- python -c pass"], env, folder)  # creates the store: untimed
+            for round_ in range(reps):
+                for label in (list(variants) if round_ % 2 == 0 else list(variants)[::-1]):
+                    times[label].append(_process_seconds(variants[label], env, folder))
+        except BenchError as exc:
+            table.rows.append(failed_row("autolog run -- python -c pass", exc))
+            return table
+    plain = times["python -c pass"]
+    for label, found in times.items():
+        values: dict[str, Any] = {"median_ms": median(found) * 1e3, "spread_ms": spread(found, 1e3)}
+        if label != "python -c pass":
+            values["added_ms"] = median((t - p) * 1e3 for t, p in zip(found, plain))
+        table.rows.append(Row(label, values, "the program's run started, environment captured, ended at exit" if "autolog" in label else ""))
+    table.notes.append("added ms: the `autolog` command's own start and exec, plus autolog's start-up and exit steps in the program."
+                       " Target (BENCHMARKS.md): ≤ 60 ms.")
+    return table
+
+
 def run(args: Any) -> list[Table]:
-    """Measure start-up cost and the import-hook cost autolog adds to frameworks."""
-    return [_startup_table(args), _hook_table(args)]
+    """Measure start-up cost, the `autolog run` bootstrap and the import-hook cost autolog adds to frameworks."""
+    return [_startup_table(args), _bootstrap_table(args), _hook_table(args)]
