@@ -33,6 +33,7 @@ mlflow = pytest.importorskip("mlflow", reason=INSTALL_HINT)
 from mlflow import MlflowClient  # noqa: E402
 
 RUN_OPTS = {"capture_env": False, "log_system_metrics": False}
+SERVER_DB: dict[str, str] = {}  # the module server's backend store URI (to purge runs behind its back)
 
 
 def _free_port() -> int:
@@ -45,6 +46,7 @@ def _free_port() -> int:
 def server(tmp_path_factory):
     """A real ``mlflow server`` for the whole module; yields its URI."""
     root = tmp_path_factory.mktemp("mlflow-server")
+    SERVER_DB["uri"] = f"sqlite:///{root}/mlflow.db"
     port = _free_port()
     exe = os.path.join(os.path.dirname(sys.executable), "mlflow")
     cmd = [exe] if os.path.exists(exe) else [sys.executable, "-m", "mlflow"]
@@ -455,3 +457,86 @@ def test_synced_model_loads_and_is_listed_on_the_server(store, client, server, m
         mlflow.set_tracking_uri(previous)
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
     assert sync_to_mlflow(store, server, experiment=exp, progress=False).runs == 0  # the tag is not sent again
+
+
+def _purge(client, server: str, remote_ids: list[str]) -> None:
+    """Remove runs from the server's database for good, as a database reset does (MLflow's own gc)."""
+    for remote_id in remote_ids:
+        client.delete_run(remote_id)
+    exe = os.path.join(os.path.dirname(sys.executable), "mlflow")
+    done = subprocess.run([exe, "gc", "--backend-store-uri", SERVER_DB["uri"], "--run-ids", ",".join(remote_ids)],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_TRACKING_URI": server})
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_local_rm_restore_and_gc_are_passed_on(store, client, server, capsys):
+    exp = _experiment()
+    with al.start_run("parent", **RUN_OPTS) as parent:
+        parent.log_metric("loss", 1.0, step=0)
+        with al.start_run("child", nested=True, **RUN_OPTS) as child:
+            child.log_metric("acc", 0.5, step=0)
+    with al.start_run("keeper", **RUN_OPTS) as keeper:
+        keeper.log_metric("loss", 2.0, step=0)
+    first = sync_to_mlflow(store, server, experiment=exp, progress=False)
+    ids = first.remote_ids
+
+    def stage(run):
+        return client.get_run(ids[run.id]).info.lifecycle_stage
+
+    assert cli.main(["rm", parent.id]) == 0  # the parent and its child
+    second = sync_to_mlflow(store, server, progress=False)
+    assert second.deleted == 2 and "2 deleted" in second.summary()
+    assert (stage(parent), stage(child), stage(keeper)) == ("deleted", "deleted", "active")
+    again = sync_to_mlflow(store, server, progress=False)  # the deleted children are not pushed back to life
+    assert (again.deleted, again.created, again.runs) == (0, 0, 0)
+    assert (stage(parent), stage(child)) == ("deleted", "deleted")
+
+    assert cli.main(["rm", "--restore", parent.id]) == 0
+    restored = sync_to_mlflow(store, server, progress=False)
+    assert restored.restored >= 1 and restored.created == 0
+    assert stage(parent) == "active"
+    capsys.readouterr()
+
+    assert cli.main(["rm", keeper.id]) == 0 and cli.main(["gc", "--yes"]) == 0
+    assert sync_to_mlflow(store, server, experiment=exp, progress=False).deleted == 0  # unknown experiment: left alone
+    collected = sync_to_mlflow(store, server, progress=False)
+    assert collected.deleted == 1 and stage(keeper) == "deleted"
+    assert keeper.id not in Bookmarks(store, collected.target).remote_ids()
+
+
+def test_target_without_a_scheme_is_a_one_line_error(store, capsys):
+    with al.start_run("r", **RUN_OPTS) as run:
+        run.log_metric("m", 1.0)
+    assert cli.main(["sync", "--to", "127.0.0.1:5055"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "http://127.0.0.1:5055" in err and "Traceback" not in err
+    with pytest.raises(ValueError, match="scheme"):
+        sync_to_mlflow(store, "localhost:5000")
+
+
+def test_reset_server_is_not_up_to_date_and_verify_repairs(store, client, server, capsys):
+    exp = _experiment()
+    with al.start_run("a", tags={"team": "vision"}, **RUN_OPTS) as a:
+        for step in range(30):
+            a.log_metric("loss", 1.0 / (step + 1), step=step)
+    with al.start_run("b", **RUN_OPTS) as b:
+        b.log_metric("loss", 3.0, step=0)
+    first = sync_to_mlflow(store, server, experiment=exp, progress=False)
+    _purge(client, server, [first.remote_ids[a.id], first.remote_ids[b.id]])  # the server lost everything
+
+    rc = cli.main(["sync", "--to", server, "--experiment", exp])
+    out, err = capsys.readouterr()
+    assert rc == 0 and "up to date" not in out and "synced 2 runs (2 new)" in out, out
+    assert "database reset" in err
+    exp_id = client.get_experiment_by_name(exp).experiment_id
+    remote = {r.info.run_name: r for r in client.search_runs([exp_id])}
+    assert set(remote) == {"a", "b"} and len(client.get_metric_history(remote["a"].info.run_id, "loss")) == 30
+
+    # Part of a run lost: --verify finds it and pushes it again (a plain sync trusts the bookmarks).
+    client.delete_tag(remote["a"].info.run_id, "team")
+    assert sync_to_mlflow(store, server, experiment=exp, progress=False).runs == 0
+    assert cli.main(["sync", "--to", server, "--experiment", exp, "--verify"]) == 0
+    assert "1 repaired" in capsys.readouterr().out
+    assert client.get_run(remote["a"].info.run_id).data.tags["team"] == "vision"
+    assert len(client.get_metric_history(remote["a"].info.run_id, "loss")) == 30

@@ -30,8 +30,8 @@ CREATE TABLE IF NOT EXISTS sync_items (
     digest TEXT NOT NULL, PRIMARY KEY (target, run_id, kind, key)) WITHOUT ROWID;
 """
 
-# kinds of sync_items rows
-PARAM, TAG, ARTIFACT = "param", "tag", "artifact"
+# kinds of sync_items rows (STATE: key "lifecycle", digest "deleted" while the remote twin is deleted)
+PARAM, TAG, ARTIFACT, STATE = "param", "tag", "artifact", "state"
 
 
 def digest(text: str) -> str:
@@ -80,7 +80,35 @@ class Bookmarks:
         """Digests of the params, tags or artifacts (``kind``) pushed, by key or path."""
         return dict(self._rows("SELECT key, digest FROM sync_items WHERE target = ? AND run_id = ? AND kind = ?", run_id, kind))
 
+    def remote_ids(self) -> dict[str, str]:
+        """Every bookmarked local run id and the id of its remote twin."""
+        return dict(self._rows("SELECT run_id, remote_id FROM sync_runs WHERE target = ?"))
+
+    def deleted(self) -> set[str]:
+        """Local run ids whose remote twin this store deleted (local rm or gc passed on)."""
+        return {r[0] for r in self._rows("SELECT run_id FROM sync_items WHERE target = ? AND kind = ? AND digest = 'deleted'", STATE)}
+
     # -- writing -----------------------------------------------------------------------
+    def set_deleted(self, run_id: str, deleted: bool) -> None:
+        """Record whether the remote twin of ``run_id`` is deleted."""
+        with self.store._tx() as tx:
+            if deleted:
+                tx.execute("INSERT OR REPLACE INTO sync_items VALUES (?, ?, ?, 'lifecycle', 'deleted')", (self.target, run_id, STATE))
+            else:
+                tx.execute("DELETE FROM sync_items WHERE target = ? AND run_id = ? AND kind = ?", (self.target, run_id, STATE))
+
+    def rewind(self, run_id: str, counts: dict[str, int], missing: Iterable[tuple[str, str]], attributes: bool) -> None:
+        """After a check of the server: lower metric counts to what it holds, forget items it lacks,
+        and forget the attributes (name, status, end time) when they differ, so the next push resends them."""
+        with self.store._tx() as tx:
+            tx.executemany("UPDATE sync_metrics SET pushed = ? WHERE target = ? AND run_id = ? AND key = ?",
+                           [(n, self.target, run_id, key) for key, n in counts.items()])
+            tx.executemany("DELETE FROM sync_items WHERE target = ? AND run_id = ? AND kind = ? AND key = ?",
+                           [(self.target, run_id, kind, key) for kind, key in missing])
+            if attributes:
+                tx.execute("UPDATE sync_runs SET name = NULL, status = NULL, end_time = NULL WHERE target = ? AND run_id = ?",
+                           (self.target, run_id))
+
     def start(self, run_id: str, remote_id: str, items: Iterable[tuple[str, str, str]] = ()) -> None:
         """Record the remote run that mirrors ``run_id``, forgetting any older bookmark."""
         with self.store._tx() as tx:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
+from autolog.sinks import mlflow_reconcile
 from autolog.sinks.mlflow_batches import TAG_MAP
 from autolog.sinks.mlflow_errors import AuthFailed, RejectedValue, ServerUnreachable, SyncError, SyncReport, classify, scrub
 from autolog.sinks.mlflow_push import Pusher, parent_chain
@@ -87,6 +88,20 @@ def _check(client, target: str) -> None:
             raise classify(exc, target) from None
 
 
+# Schemes MLflow's client talks to a tracking server or database with (a bare "host:port" is none of them).
+_SCHEMES = ("http", "https", "databricks", "databricks-uc", "uc", "file", "sqlite", "postgresql", "mysql", "mssql")
+
+
+def check_target(tracking_uri: str) -> None:
+    """Raise ValueError (one line) for a target that is no tracking URI, e.g. ``127.0.0.1:5055``."""
+    if not isinstance(tracking_uri, str) or not tracking_uri.strip():
+        raise ValueError(f"tracking_uri must be a non-empty str such as 'http://host:5000', got {tracking_uri!r}")
+    uri = tracking_uri.strip()
+    match = re.match(r"^([A-Za-z][\w.-]*)(\+[\w.-]+)?://", uri)
+    if uri not in ("databricks", "databricks-uc") and (match is None or match.group(1).lower() not in _SCHEMES):
+        raise ValueError(f"the MLflow server must be a URL with a scheme such as http://{uri.split('://')[-1]} (got {tracking_uri!r})")
+
+
 def _select(store, experiment: str | None, run_ids: Sequence[str] | None) -> list:
     if run_ids:
         runs = [store.get_run(r) for r in run_ids]
@@ -94,7 +109,8 @@ def _select(store, experiment: str | None, run_ids: Sequence[str] | None) -> lis
             runs = [r for r in runs if r.experiment == experiment]
     else:
         runs = store.search_runs(experiment=experiment)
-    return parent_chain(store, runs)
+    # Deleted runs (and deleted ancestors) are never pushed: their twins are deleted instead.
+    return [r for r in parent_chain(store, runs) if r.lifecycle == "active"]
 
 
 def sync_to_mlflow(
@@ -103,13 +119,15 @@ def sync_to_mlflow(
     experiment: str | None = None,
     run_ids: Sequence[str] | None = None,
     progress: bool = True,
+    verify: bool = False,
 ) -> SyncReport:
     """Push runs of ``store`` to the MLflow tracking server at ``tracking_uri``; return what was sent.
 
     Only what the server has not seen is sent: per run, the local store keeps the remote
     run id, how many points of each metric history went through, and digests of the
     params, tags and artifacts pushed. Ancestors of the selected runs are pushed too, so
-    parent links (``mlflow.parentRunId``) always resolve.
+    parent links (``mlflow.parentRunId``) always resolve. Local deletions are passed on
+    (``autolog rm`` deletes the twins, ``rm --restore`` restores them, see ``mlflow_reconcile``).
 
     Args:
         store: an open store (``autolog.open_store()``).
@@ -117,6 +135,8 @@ def sync_to_mlflow(
         experiment: push only runs of this local experiment (same name on the server).
         run_ids: push only these runs (ids or unique prefixes) and their ancestors.
         progress: draw a progress bar on stderr when it is a terminal.
+        verify: check every synced run against the server and push again what it lacks
+            (also done by itself when the server lost the most recent synced run).
 
     Raises:
         ServerUnreachable: the server did not answer.
@@ -125,8 +145,7 @@ def sync_to_mlflow(
             rejects does not raise: it is listed in ``report.errors`` and the rest is pushed.
         RunNotFound: an unknown run id or experiment.
     """
-    if not isinstance(tracking_uri, str) or not tracking_uri.strip():
-        raise ValueError(f"tracking_uri must be a non-empty str such as 'http://host:5000', got {tracking_uri!r}")
+    check_target(tracking_uri)
     MlflowClient = _import_mlflow()
     target = target_name(tracking_uri)
     report = SyncReport(target)
@@ -136,6 +155,12 @@ def sync_to_mlflow(
         client = MlflowClient(tracking_uri=tracking_uri)
         _check(client, target)
         pusher = Pusher(client, store, target, report)
+        if not verify and not mlflow_reconcile.spot_check(pusher, runs):
+            report.warnings.append(mlflow_reconcile.RESET_WARNING.format(target=target))
+            verify = True
+        if verify:
+            mlflow_reconcile.verify(pusher, runs)
+        mlflow_reconcile.restore(pusher, runs)
         total = sum(pusher.new_points(r) for r in runs)
         bar = _progress_bar(total, progress)
         pusher.bar = bar
@@ -144,10 +169,14 @@ def sync_to_mlflow(
             for run in runs:
                 if bar is not None:
                     bar.set_postfix_str(run.name[:30], refresh=False)
+                parent = None
+                if run.parent_run_id:  # a deleted parent is not pushed; its twin (if any) still links
+                    parent = remote.get(run.parent_run_id) or getattr(pusher.marks.run(run.parent_run_id), "remote_id", None)
                 try:
-                    remote[run.id] = pusher.push(run, remote.get(run.parent_run_id) if run.parent_run_id else None)
+                    remote[run.id] = pusher.push(run, parent)
                 except RejectedValue as exc:  # e.g. a run name the server refuses: the other runs still go
                     report.errors.append(str(exc))
+            mlflow_reconcile.delete(pusher, experiment, {store.resolve_run_id(r) for r in run_ids} if run_ids else None)
         finally:
             if bar is not None:
                 bar.close()
@@ -217,6 +246,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--watch", type=float, default=None, metavar="SECONDS",
                         help="keep syncing every SECONDS until Ctrl-C (mirror runs while they train)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary line")
+    parser.add_argument("--verify", action="store_true",
+                        help="check every synced run against the server and push again what it lacks (e.g. after a database reset)")
 
 
 def run(args: argparse.Namespace, store) -> int:
@@ -224,6 +255,11 @@ def run(args: argparse.Namespace, store) -> int:
     uri = args.to or os.environ.get("MLFLOW_TRACKING_URI")
     if not uri:
         print("autolog sync: error: give the server with --to http://HOST:PORT (or set MLFLOW_TRACKING_URI)", file=sys.stderr)
+        return 2
+    try:
+        check_target(uri)
+    except ValueError as exc:
+        print(f"autolog sync: error: {exc}", file=sys.stderr)
         return 2
     if args.watch is not None and args.watch <= 0:
         print(f"autolog sync: error: --watch needs a positive number of seconds, got {args.watch}", file=sys.stderr)
@@ -237,12 +273,12 @@ def run(args: argparse.Namespace, store) -> int:
         for line in report.errors:
             print(f"autolog sync: error: {line}", file=sys.stderr)
         failed = failed or not report.ok
-        if not args.quiet and (args.watch is None or report.runs):
+        if not args.quiet and (args.watch is None or report.runs or report.deleted or report.restored or report.repaired):
             print(report.summary(), flush=True)
 
     try:
         if args.watch is None:
-            show(sync_to_mlflow(store, uri, args.experiment, args.runs, progress=not args.quiet))
+            show(sync_to_mlflow(store, uri, args.experiment, args.runs, progress=not args.quiet, verify=args.verify))
         else:
             if not args.quiet:
                 print(f"mirroring to {target_name(uri)} every {args.watch:g} s; Ctrl-C stops", flush=True)

@@ -41,6 +41,9 @@ class SyncReport:
     bytes: int = 0
     requests: int = 0
     resumed: int = 0  # points of a killed sync's last batch found on the server
+    deleted: int = 0  # remote twins deleted because the local run was deleted or collected
+    restored: int = 0  # remote twins restored because the local run was restored
+    repaired: int = 0  # runs the server lacked something of (found by a check), pushed again
     seconds: float = 0.0
     remote_ids: dict[str, str] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -53,10 +56,14 @@ class SyncReport:
 
     def summary(self) -> str:
         """One line: runs, points, params, tags, artifacts and bytes sent."""
+        lifecycle = "".join(f", {n} {word}" for n, word in ((self.deleted, "deleted"), (self.restored, "restored"),
+                                                              (self.repaired, "repaired")) if n)
         if not self.runs:
+            if lifecycle:
+                return f"synced to {self.target}: {lifecycle[2:]}; {_n(self.checked, 'run')} up to date"
             return f"nothing new to sync to {self.target} ({_n(self.checked, 'run')} up to date)"
         return (f"synced {_n(self.runs, 'run')} ({self.created} new) to {self.target}: {_n(self.points, 'point')}, "
-                f"{_n(self.params, 'param')}, {_n(self.tags, 'tag')}, {_n(self.artifacts, 'artifact')}; "
+                f"{_n(self.params, 'param')}, {_n(self.tags, 'tag')}, {_n(self.artifacts, 'artifact')}{lifecycle}; "
                 f"{_fmt_bytes(self.bytes)} in {self.seconds:.1f} s")
 
 
