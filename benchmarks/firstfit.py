@@ -242,8 +242,8 @@ def run(args: Any) -> list[Table]:
     """One table: per job, every variant's wall and CPU until exit, as ratios to plain."""
     size = pick(args, 0.1, 1.0, 1.0)
     rounds = pairs(args, pick(args, 1, 3, 5))
-    jobs = [j for j in JOBS if installed({"sklearn": "sklearn", "keras": "keras", "lightning": "lightning"}.get(j, j))]
-    variants = [v for v in VARIANTS if (mode(args) != "quick" or v.startswith(("plain", "autolog"))) and installed(NEEDS.get(v, "json"))]
+    jobs = [j for j in (JOBS if mode(args) != "quick" else ("sklearn", "xgboost")) if installed({"sklearn": "sklearn", "keras": "keras", "lightning": "lightning"}.get(j, j))]
+    variants = [v for v in VARIANTS if (mode(args) != "quick" or v in ("plain", "autolog-nomodels")) and installed(NEEDS.get(v, "json"))]
     table = Table(NAME, f"first fit of a fresh process, until it exits — {rounds} alternating round(s), medians (min–max)", [
         Column("wall_s", "wall s"),
         Column("wall_spread", "min–max"),
@@ -284,7 +284,7 @@ def run(args: Any) -> list[Table]:
         f"Peers: {versions or 'not installed'}. Target (BENCHMARKS.md): autolog ≤ ×1.05 wall until exit.",
     ]
     if mode(args) == "quick":
-        table.notes.append("--quick: 1/10 sizes, no peers.")
+        table.notes.append("--quick: RandomForest and xgboost only, 1/10 sizes, no peers.")
     return [table]
 
 

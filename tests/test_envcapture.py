@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -203,14 +203,15 @@ def test_hanging_git_times_out_without_blocking_the_run(store, tmp_path, monkeyp
     monkeypatch.setenv("AUTOLOG_GIT_TIMEOUT", "0.5")
     began = time.perf_counter()
     run = al.start_run()
-    started = time.perf_counter() - began
+    # start_run returned while git still hangs: the capture thread has not given up on it yet.
+    capture = envcapture.capture_of(run.id)
+    assert capture.thread is not threading.current_thread() and capture.thread.is_alive()
+    assert "capture.failed" not in store.get_run(run.id).tags
     al.log_metric("loss", 1.0)
     run.end()
-    ended = time.perf_counter() - began
-    assert started < 0.05
-    assert ended < 4.0
+    assert time.perf_counter() - began < 25.0  # no hang: the 30 s git was not waited for
     rec = store.get_run(run.id)
-    assert rec.status == "FINISHED" and rec.metrics == {"loss": 1.0}
+    assert rec.status == "FINISHED" and rec.metrics["loss"] == 1.0
     assert "timed out after 0.5 s" in rec.tags["capture.failed"]
     assert rec.tags["python.version"]
     assert not sleepers()  # the whole process group was killed, not just the shell
@@ -329,16 +330,35 @@ def test_capture_off(store):
     assert not artifacts and "python.version" not in rec.tags
 
 
-def test_run_start_stays_fast(store, tmp_path, monkeypatch):
+def test_run_start_leaves_git_and_requirements_to_the_capture_thread(store, tmp_path, monkeypatch):
+    # Why run start is cheap, as an outcome: no subprocess and no package scan on the caller's thread.
+    from importlib import metadata
+
     repo = make_repo(tmp_path / "proj")
     monkeypatch.chdir(repo)
-    times = []
-    for _ in range(10):
-        began = time.perf_counter()
+    threads = []
+    real_popen = subprocess.Popen.__init__
+    real_distributions = metadata.distributions
+
+    def popen(self, *args, **kwargs):
+        threads.append(("git or another program", threading.current_thread()))
+        return real_popen(self, *args, **kwargs)
+
+    def distributions(*args, **kwargs):
+        threads.append(("package scan", threading.current_thread()))
+        return real_distributions(*args, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", popen)
+    monkeypatch.setattr(metadata, "distributions", distributions)
+    for _ in range(3):
         run = al.start_run()
-        times.append(time.perf_counter() - began)
+        on_caller = [what for what, thread in threads if thread is threading.current_thread()]
+        capture = envcapture.capture_of(run.id)
+        capture.thread.join(60)
         run.end()
-    assert statistics.median(times) < 0.05, times
+        assert on_caller == []
+    assert threads  # the capture did run git, on its own thread
+    assert store.get_run(run.id).tags.get("git.commit")
 
 
 def test_snapshot_entry_points(monkeypatch):
