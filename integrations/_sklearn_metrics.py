@@ -93,15 +93,17 @@ def training_metrics(est: Any, X: Any, y: Any, sample_weight: Any, fit_result: A
         if labels is not None:
             out["training_silhouette_score"] = _silhouette(X, labels)
     if y is not None and hasattr(est, "score"):
-        # The mixins' score is the accuracy / r2 computed above: reuse it, skip a predict.
-        owner = next((k for k in type(est).__mro__ if "score" in k.__dict__), None)
+        # The mixins' score is the accuracy / r2 computed above: reuse it, skip a predict
+        # (also through a search that scores with its model's own score).
+        scorer = _scoring_estimator(est)
+        owner = next((k for k in type(scorer).__mro__ if "score" in k.__dict__), None)
         base = sys.modules["sklearn.base"]
         if owner is base.ClassifierMixin and out.get("training_accuracy_score") is not None:
             out["training_score"] = out["training_accuracy_score"]
         elif owner is base.RegressorMixin and out.get("training_r2_score") is not None:
             out["training_score"] = out["training_r2_score"]
         else:
-            out["training_score"] = _score(_scoring_estimator(est), X, y, sw)
+            out["training_score"] = _score(scorer, X, y, sw)
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -124,11 +126,15 @@ def _sklearn_classifier_metrics(y: Any, y_pred: Any, proba: Any, classes: Any, s
 
 
 def _scoring_estimator(est: Any) -> Any:
-    # A multi-metric search with a callable refit names no metric for its own score()
-    # (sklearn raises KeyError): its training_score is the selected model's own score.
+    # The estimator whose score() a search's score() is. A multi-metric search with a
+    # callable refit names no metric for it (sklearn raises KeyError): its training_score
+    # is the selected model's own score, as it is for a search with scoring=None.
     from autolog.integrations._sklearn_patch import is_search
 
-    if is_search(est) and getattr(est, "multimetric_", False) and not isinstance(est.refit, str) and hasattr(est, "best_estimator_"):
+    if not is_search(est) or not hasattr(est, "best_estimator_"):
+        return est
+    multimetric = getattr(est, "multimetric_", False)
+    if (multimetric and not isinstance(est.refit, str)) or (est.scoring is None and not multimetric):
         return est.best_estimator_
     return est
 
@@ -182,7 +188,6 @@ def log_search_results(fit_run: Any, search: Any) -> None:
         fit_run.log_params(best)
     if getattr(search, "best_score_", None) is not None:
         run.log_metric("best_cv_score", float(search.best_score_), step=0)
-        run.set_metric_goal("best_cv_score", "max")  # sklearn scorers are greater-is-better (losses negated)
     run.log_bytes(_cv_results_csv(results), "cv_results.csv")
     limit = options.get(NAME, "max_tuning_runs")
     if limit == 0:
@@ -250,9 +255,11 @@ _TRAINING_GOALS = {
 }
 
 
-def set_training_goals(run: Any, metrics: dict[str, float]) -> None:
-    """Record the direction of each ``training_*`` metric by the function that computed it (one write)."""
+def set_training_goals(run: Any, metrics: dict[str, float], search: bool = False) -> None:
+    """Record the direction of each ``training_*`` metric by the function that computed it, and a search's ``best_cv_score`` (one write)."""
     goals = {GOAL_TAG_PREFIX + k: g for k in metrics if (g := _TRAINING_GOALS.get(k[len("training_"):]))}
+    if search:
+        goals[GOAL_TAG_PREFIX + "best_cv_score"] = "max"  # sklearn scorers are greater-is-better (losses negated)
     if goals:
         run.set_tags(goals)
 

@@ -173,7 +173,8 @@ def _after_fit(call: Call, result: Any) -> None:
         metrics = training_metrics(est, X, y, sample_weight, fit_result=result if call.state.get("method") == "fit_predict" else None)
         if metrics:
             fit_run.run.log_metrics(metrics, step=0)
-            set_training_goals(fit_run.run, metrics)
+        if metrics or is_search(est):
+            set_training_goals(fit_run.run, metrics, search=is_search(est) and getattr(est, "best_score_", None) is not None)
         if options.get(NAME, "log_models"):
             save_model_later(fit_run.run, est)
         remember_model(est, fit_run.run)
