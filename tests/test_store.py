@@ -272,3 +272,30 @@ def test_reopen_run_resumes(store):
         al.log_metric("x", 2.0, step=1)
     got = store.get_run(run.id)
     assert got.status == "FINISHED" and [p.value for p in store.metric_history(run.id, "x")] == [1.0, 2.0]
+
+
+def test_delete_run_cascades_only_when_asked(store):
+    parent = store.create_run("e", "parent")
+    child = store.create_run("e", "child", parent_run_id=parent.id)
+    grandchild = store.create_run("e", "grandchild", parent_run_id=child.id)
+    assert store.run_tree(parent.id) == [parent.id, child.id, grandchild.id]
+    assert store.delete_run(parent.id) == [parent.id]  # like MLflow: the run alone
+    assert {r.name for r in store.search_runs()} == {"child", "grandchild"}
+    assert store.delete_run(parent.id, children=True) == [parent.id, child.id, grandchild.id]
+    assert store.search_runs() == []
+    assert store.restore_run(parent.id, children=True) == [parent.id, child.id, grandchild.id]
+    assert len(store.search_runs()) == 3
+    for r in (grandchild, child, parent):
+        store.end_run(r.id, "FINISHED")
+
+
+def test_opening_an_existing_store_is_a_read(store):
+    assert store._conn().execute("PRAGMA user_version").fetchone()[0] >= 1
+    # A store written before user_version existed keeps its version in meta: still current, nothing rewritten.
+    with store._tx() as tx:
+        tx.execute("PRAGMA user_version = 0")
+    before = os.stat(store.db_path).st_mtime_ns, os.path.getsize(store.db_path + "-wal")
+    again = SQLiteStore(store.root)
+    assert again._conn().execute("PRAGMA user_version").fetchone()[0] == 0
+    assert (os.stat(store.db_path).st_mtime_ns, os.path.getsize(store.db_path + "-wal")) == before
+    again.close()
