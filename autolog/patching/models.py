@@ -24,9 +24,13 @@ def save_model_files(run, write: Callable[[str], str], flavor: str, artifact_dir
     """
     import json
     import platform
+    import shutil
     import tempfile
 
-    with tempfile.TemporaryDirectory(prefix="autolog-model-") as tmp:
+    # mkdtemp, not TemporaryDirectory: models are saved on background threads, also while the
+    # interpreter exits, and weakref's exit hook deletes every live TemporaryDirectory under the save.
+    tmp = tempfile.mkdtemp(prefix="autolog-model-")
+    try:
         filename = write(tmp)
         meta = {
             "flavor": flavor,
@@ -39,6 +43,8 @@ def save_model_files(run, write: Callable[[str], str], flavor: str, artifact_dir
             json.dump(meta, fh, indent=2, sort_keys=True)
         _write_mlmodel(tmp, meta)
         run.log_artifacts(tmp, artifact_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return f"{artifact_dir}/{filename}"
 
 

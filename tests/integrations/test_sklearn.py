@@ -622,6 +622,41 @@ def test_script_exit_waits_for_the_model(tmp_path):
     assert load_model(run_id, store=al.open_store(str(tmp_path / "s"))).predict([[3.0]]).tolist() == [1]
 
 
+
+def test_model_saving_at_exit_survives_temp_folder_cleanup(tmp_path):
+    # From sklearn's ColumnTransformer example: the search that ends the script was still being
+    # saved when the interpreter exited, and weakref's exit hook (registered by the first
+    # save's temp folder, after autolog's) deleted the folder under the save.
+    import subprocess
+
+    script = (
+        "import threading, time\n"
+        "import autolog\n"
+        "autolog.autolog()\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "from autolog.integrations._sklearn_models import wait_for_models\n"
+        "X, y = [[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1]\n"
+        "LogisticRegression().fit(X, y)\n"
+        "wait_for_models()\n"
+        "saving = threading.Event()\n"
+        "class SlowToSave(LogisticRegression):\n"
+        "    def __getstate__(self):  # slow only while the background save serializes it\n"
+        "        if threading.current_thread().name == 'autolog-sklearn-models':\n"
+        "            saving.set()\n"
+        "            time.sleep(1.0)\n"
+        "        return super().__getstate__()\n"
+        "SlowToSave().fit(X, y)\n"
+        "print(autolog.last_run().id)\n"
+        "saving.wait(60)  # the script ends while its model is being saved\n"
+    )
+    env = {**__import__("os").environ, "AUTOLOG_URI": str(tmp_path / "s"), "AUTOLOG_EXIT_TIMEOUT": "120"}
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=180, env=env)
+    assert out.returncode == 0, out.stderr
+    assert "AutologWarning" not in out.stderr and "Traceback" not in out.stderr, out.stderr
+    run_id = out.stdout.strip().splitlines()[-1]
+    paths = {a.path for a in al.open_store(str(tmp_path / "s")).list_artifacts(run_id)}
+    assert "model/model.skops" in paths
+
 def _expected_metrics(model, X, y, w):
     from sklearn import metrics as M
 
