@@ -279,7 +279,11 @@ class BatchWriter:
         exit_deadline = process.exit_deadline()
         if timeout is None and exit_deadline is None:
             # On the caller's thread, bounded: waiting for the lock and each transaction's lock wait.
-            self._drain(block=True, deadline=time.monotonic() + process.lock_timeout())
+            # A store that refused already is not waited for again: the writer thread retries.
+            if self.failures or self.has_deferred():
+                self._wake.set()
+            else:
+                self._drain(block=True, deadline=time.monotonic() + process.lock_timeout())
             return self.pending()
         deadline = time.monotonic() + timeout if timeout is not None else float("inf")
         if exit_deadline is not None:
