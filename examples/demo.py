@@ -16,6 +16,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLES = [
     ("manual_example.py", None),
     ("sklearn_example.py", "sklearn"),
+    ("sklearn_pipeline_search.py", "sklearn"),
     ("xgboost_example.py", "xgboost"),
     ("lightgbm_example.py", "lightgbm"),
     ("keras_example.py", "keras"),
