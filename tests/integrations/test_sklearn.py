@@ -704,3 +704,21 @@ def test_training_metrics_equal_sklearn_metrics(store, case):
     for key, value in expected.items():
         assert logged[key] == value, (key, logged[key], value)
     assert set(expected) <= set(logged)
+
+
+def test_pipeline_search_example_runs_and_logs_one_search(tmp_path):
+    import os
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "AUTOLOG_URI": str(tmp_path / "s"), "AUTOLOG_EXIT_TIMEOUT": "120"}
+    done = subprocess.run([sys.executable, os.path.join(root, "examples", "sklearn_pipeline_search.py")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    store = al.open_store(str(tmp_path / "s"))
+    runs = store.search_runs(experiment="sklearn-pipeline-search")
+    (parent,) = [r for r in runs if r.parent_run_id is None]
+    assert parent.name.startswith("GridSearchCV-") and "GridSearchCV_score-X_test" in parent.metrics
+    children = store.search_runs(experiment="sklearn-pipeline-search", filter="tags.estimator_name = 'Pipeline'")
+    assert len(children) == 3 and len(runs) == 4
+    assert "model/model.skops" in {a.path for a in store.list_artifacts(parent.id)}
