@@ -24,6 +24,7 @@ from autolog.errors import (
     AutologError,
     CorruptArtifact,
     InvalidArgument,
+    InvalidFilter,
     InvalidPath,
     InvalidType,
     ReadOnlyStore,
@@ -429,9 +430,9 @@ def test_sync_refuses_a_tampered_digest(store, tmp_path):
 # -- 18: bad arguments, clashes, lost blobs -----------------------------------------------------
 def test_bad_store_arguments_raise_autolog_errors_naming_them(store, tmp_path):
     run = store.create_run("e", "r")
-    for kwargs, error, word in [({"order_by": 1}, InvalidType, "order_by"), ({"max_results": -1}, InvalidArgument, "max_results"),
+    for kwargs, error, word in [({"order_by": 1}, InvalidFilter, "order_by"), ({"max_results": -1}, InvalidArgument, "max_results"),
                                 ({"max_results": "5"}, InvalidType, "max_results"), ({"lifecycle": "x"}, InvalidArgument, "lifecycle"),
-                                ({"filter": 3}, InvalidType, "filter")]:
+                                ({"filter": 3}, InvalidFilter, "filter")]:
         with pytest.raises(error, match=word):
             store.search_runs(**kwargs)
     with pytest.raises(InvalidType, match="key"):

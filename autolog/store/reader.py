@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 
-from autolog.errors import ArtifactNotFound, InvalidArgument, InvalidType, RunNotFound
+from autolog.errors import ArtifactNotFound, InvalidArgument, InvalidFilter, InvalidType, RunNotFound
 from autolog.store import series
 from autolog.store.artifacts import check_stored, safe_artifact_path
 from autolog.store.base import Artifact, Experiment, Metric, MetricPoint, Run
@@ -74,7 +74,7 @@ class RunReader:
 
         Raises:
             InvalidFilter: the filter or order_by is malformed (the message points at the token).
-            InvalidType, InvalidArgument: an argument of the wrong type or out of range (named).
+            InvalidType, InvalidArgument: max_results or lifecycle of the wrong type or out of range (named).
         """
         _check_search_arguments(filter, order_by, max_results, lifecycle)
         self._flush_own_writes()
@@ -213,11 +213,11 @@ class RunReader:
 
 def _check_search_arguments(filter: object, order_by: object, max_results: object, lifecycle: object) -> None:
     if filter is not None and not isinstance(filter, str):
-        raise InvalidType(f"filter must be a str, got {type(filter).__name__} {filter!r:.80}")
+        raise InvalidFilter(f"filter must be a str, got {type(filter).__name__} {filter!r:.80}")
     if order_by is not None and not isinstance(order_by, str) and not (
         isinstance(order_by, (list, tuple)) and all(isinstance(x, str) for x in order_by)
     ):
-        raise InvalidType(f"order_by must be a str or a list of str, got {type(order_by).__name__} {order_by!r:.80}")
+        raise InvalidFilter(f"order_by must be a str or a list of str, got {type(order_by).__name__} {order_by!r:.80}")
     if max_results is not None:
         if isinstance(max_results, bool) or not isinstance(max_results, int):
             raise InvalidType(f"max_results must be an int, got {type(max_results).__name__} {max_results!r:.80}")
