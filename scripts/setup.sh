@@ -16,3 +16,15 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     .venv/bin/python -m pip install -q -e '.[all,dev]'
     echo "$want" > "$stamp"
 fi
+# System tools some tests need (they skip without them): PostgreSQL for the team-server sync test,
+# Chromium for the MLflow UI test. Installed only on a Debian-like machine where we are root.
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    missing=""
+    { command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing="$missing postgresql"
+    { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; } || missing="$missing chromium"
+    if [ -n "$missing" ]; then
+        # shellcheck disable=SC2086
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing; } >/dev/null \
+            || echo "setup: could not install$missing; the tests needing them are skipped" >&2
+    fi
+fi
