@@ -722,3 +722,26 @@ def test_pipeline_search_example_runs_and_logs_one_search(tmp_path):
     children = store.search_runs(experiment="sklearn-pipeline-search", filter="tags.estimator_name = 'Pipeline'")
     assert len(children) == 3 and len(runs) == 4
     assert "model/model.skops" in {a.path for a in store.list_artifacts(parent.id)}
+
+
+def test_patched_calls_do_not_reread_the_rank_environment(store, data, monkeypatch):
+    import os
+
+    from sklearn.linear_model import LogisticRegression
+
+    X_train, _, y_train, _ = data
+    autolog(log_models=False)
+    LogisticRegression().fit(X_train, y_train)
+    reads = []
+
+    class CountingEnviron(dict):
+        def get(self, key, default=None):
+            if key in ("RANK", "PMI_RANK", "OMPI_COMM_WORLD_RANK", "SLURM_PROCID", "LOCAL_RANK"):
+                reads.append(key)
+            return super().get(key, default)
+
+    monkeypatch.setattr(os, "environ", CountingEnviron(os.environ))
+    for _ in range(3):
+        LogisticRegression().fit(X_train, y_train)
+    assert reads == []  # the rank is read once per process (and when autolog() patches)
+    assert len(_runs(store)) == 4
