@@ -6,11 +6,15 @@ nothing at ``autolog()``. The patching lives in ``_sklearn_patch`` and the metri
 
 What a fit records: ``get_params(deep=True)``, tags with the estimator class, a
 fingerprint of X and y, training metrics prefixed ``training_`` (classifiers: accuracy,
-weighted precision/recall/f1, log_loss and roc_auc; regressors: mse, rmse, mae, r2;
-clusterers: silhouette; always ``training_score``), the model (skops, else pickle; written
-from a background thread, see ``_sklearn_models``).
-Searches add ``best_*`` params, ``best_cv_score``, ``cv_results.csv`` and child runs
-for the best candidates. After the fit, ``model.score(X_test, y)`` and
+weighted precision/recall/f1, log_loss and roc_auc, one-vs-one weighted for multi-class as
+in MLflow; regressors: mse, rmse, mae, r2; clusterers: silhouette; always ``training_score``)
+with their direction (``autolog.goal.*``), the model (skops, else pickle; written from a
+background thread, see ``_sklearn_models``). Transformer-like estimators (``transform``, no
+``predict``: scalers, vectorizers, ``ColumnTransformer``) log nothing unless
+``log_preprocessing=True``. Searches add ``best_*`` params, ``best_cv_score``,
+``cv_results.csv`` and child runs for the best ``max_tuning_runs`` candidates (None: all) by
+the refit metric, the selected one first, also when fitted on joblib's threading backend.
+After the fit, ``model.score(X_test, y)`` and
 ``sklearn.metrics.<fn>(y, model.predict(X_test))`` are logged into the model's run as
 ``<Class>_score-X_test`` and ``<fn>-X_test``.
 """
