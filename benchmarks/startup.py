@@ -97,7 +97,7 @@ def _startup_table(args: Any) -> Table:
         ("import autolog", "import autolog", "pass", ""),
         ("import autolog; autolog.autolog()", "import autolog", _AUTOLOG_CALL, ""),
     ]
-    if installed("mlflow"):
+    if installed("mlflow") and mode(args) != "quick":
         variants.append(("import mlflow; mlflow.autolog()", "import mlflow", "mlflow.autolog()",
                          f"peer: mlflow {version_of('mlflow')}"))
     peer_reps = pick(args, 1, 3, reps)

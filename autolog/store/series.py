@@ -1,36 +1,137 @@
 """Compact encoding of metric history chunks.
 
 A chunk is the list of ``(step, value, time_s)`` points of one (run, key) written in
-one batch, serialised with ``marshal`` (C speed, exact floats including NaN/inf) and
-compressed with zlib, which releases the GIL while it works. Steps and timestamps
-of neighbouring points share most bytes, so a point costs ~12 bytes on disk with
-random values and ~5 with repetitive ones. The first byte names the format so the
-encoding can change without breaking stores already written.
+one batch. The first byte names the format, so stores written by any earlier version
+stay readable:
+
+- ``0x01`` (small chunks, and wherever numpy is missing): the point list serialised with
+  ``marshal`` (C speed, exact floats including NaN/inf) and compressed with zlib.
+- ``0x02`` (chunks of :data:`COLUMNS_FROM` points or more, numpy installed): columns.
+  After the format byte, a little-endian header ``<BI I``: flags, the number of points
+  ``n`` and the byte length ``m`` of block A. Block A (``m`` bytes) is zlib of the steps
+  and then the timestamps' float64 bit patterns, each as ``n`` int64 first differences
+  (wrapping; consecutive steps and close timestamps become runs of small numbers).
+  Block B is the ``n`` float64 values: raw, or zlib when flag bit 0 is set (chosen when a
+  sample compresses: repeated values do, random ones do not, so no time is spent
+  compressing noise). Every number round-trips bit for bit.
+
+Encoding a chunk of a million points takes one pass over the point tuples
+(``numpy.fromiter``, the only part that holds the GIL) and a few array operations;
+zlib releases the GIL while it works. Random values cost ~8.5 bytes per point.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import marshal
+import struct
+import sys
 import zlib
 from collections.abc import Sequence
+from itertools import accumulate, chain
 from operator import itemgetter
+from typing import Any
 
 FORMAT_MARSHAL_ZLIB = b"\x01"
+FORMAT_COLUMNS = b"\x02"
+COLUMNS_FROM = 512  # smaller chunks stay marshal: numpy's per-call overhead would dominate
+_HEADER = struct.Struct("<BII")
+_VALUES_ZLIB = 1
+_SAMPLE = 8192  # values compressed on trial before deciding for the whole column
 _by_step = itemgetter(0)
+_numpy: Any = None
 
 Point = tuple[int, float, float]
 
 
+def _np() -> Any:
+    """numpy if it is installed (imported on first use, on the writer thread), else None."""
+    global _numpy
+    if _numpy is None:
+        found = sys.modules.get("numpy")
+        if found is None and importlib.util.find_spec("numpy") is not None:
+            import numpy as found
+        _numpy = found if found is not None else False
+    return _numpy or None
+
+
 def encode(points: Sequence[Point]) -> bytes:
     """Serialise a list of ``(step, value, time_s)`` points."""
-    return FORMAT_MARSHAL_ZLIB + zlib.compress(marshal.dumps(points, 4), 1)
+    return encode_with_latest(points)[0]
+
+
+def encode_with_latest(points: Sequence[Point]) -> tuple[bytes, Point]:
+    """Serialise ``points`` and return the blob with their :func:`latest` point (one pass for both)."""
+    if len(points) >= COLUMNS_FROM:
+        np = _np()
+        if np is not None:
+            try:
+                return _encode_columns(np, points)
+            except (TypeError, ValueError, OverflowError):  # an unexpected point type: the generic format
+                pass
+    return FORMAT_MARSHAL_ZLIB + zlib.compress(marshal.dumps(list(points), 4), 1), latest(points)
+
+
+def _encode_columns(np: Any, points: Sequence[Point]) -> tuple[bytes, Point]:
+    n = len(points)
+    table = np.fromiter(chain.from_iterable(points), dtype=np.float64, count=3 * n).reshape(n, 3)
+    steps = table[:, 0].astype(np.int64)
+    if not np.array_equal(steps, table[:, 0]):
+        raise ValueError("a step is not an integer")
+    times = np.ascontiguousarray(table[:, 2]).view(np.int64)
+    values = np.ascontiguousarray(table[:, 1])
+    block_a = zlib.compress(_diff(np, steps).astype("<i8").tobytes() + _diff(np, times).astype("<i8").tobytes(), 1)
+    raw = values.astype("<f8").tobytes()
+    flags = 0
+    sample = raw[: 8 * _SAMPLE]
+    if len(zlib.compress(sample, 1)) < 0.8 * len(sample):
+        raw, flags = zlib.compress(raw, 1), _VALUES_ZLIB
+    # The latest point: the highest step, the last logged among equal steps.
+    last = n - 1 - int(np.argmax(steps[::-1]))
+    point = (int(steps[last]), float(values[last]), float(table[last, 2]))
+    return FORMAT_COLUMNS + _HEADER.pack(flags, n, len(block_a)) + block_a + raw, point
+
+
+def _diff(np: Any, column: Any) -> Any:
+    out = np.empty_like(column)
+    out[:1] = column[:1]
+    np.subtract(column[1:], column[:-1], out=out[1:])  # int64: wraps, and the running sum undoes it exactly
+    return out
 
 
 def decode(blob: bytes) -> list[Point]:
     """Inverse of :func:`encode`."""
-    if blob[:1] != FORMAT_MARSHAL_ZLIB:
-        raise ValueError(f"unknown metric chunk format {blob[:1]!r}; this store was written by a newer autolog")
-    return marshal.loads(zlib.decompress(blob[1:]))
+    kind = blob[:1]
+    if kind == FORMAT_MARSHAL_ZLIB:
+        return marshal.loads(zlib.decompress(blob[1:]))
+    if kind == FORMAT_COLUMNS:
+        return _decode_columns(blob)
+    raise ValueError(f"unknown metric chunk format {kind!r}; this store was written by a newer autolog")
+
+
+def _decode_columns(blob: bytes) -> list[Point]:
+    flags, n, size = _HEADER.unpack_from(blob, 1)
+    start = 1 + _HEADER.size
+    block_a = zlib.decompress(blob[start : start + size])
+    raw = blob[start + size :]
+    if flags & _VALUES_ZLIB:
+        raw = zlib.decompress(raw)
+    np = _np()
+    if np is not None:
+        diffs = np.frombuffer(block_a, dtype="<i8")
+        steps = np.cumsum(diffs[:n], dtype=np.int64)
+        times = np.cumsum(diffs[n:], dtype=np.int64).view(np.float64)
+        values = np.frombuffer(raw, dtype="<f8")
+        return list(zip(steps.tolist(), values.tolist(), times.tolist()))
+    # Without numpy: the same arithmetic on Python ints, wrapped to int64.
+    ints = struct.unpack(f"<{2 * n}q", block_a)
+    steps_list = [_wrap(s) for s in accumulate(ints[:n])]
+    time_bits = struct.pack(f"<{n}q", *(_wrap(t) for t in accumulate(ints[n:])))
+    return list(zip(steps_list, struct.unpack(f"<{n}d", raw), struct.unpack(f"<{n}d", time_bits)))
+
+
+def _wrap(value: int) -> int:
+    return (value + 2**63) % 2**64 - 2**63
 
 
 def latest(points: Sequence[Point]) -> Point:

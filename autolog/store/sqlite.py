@@ -350,9 +350,9 @@ class SQLiteStore(Housekeeping, RunReader):
         rows = []
         latest = []
         for run_id, key, points in chunks:
-            step, value, t = series.latest(points)
+            blob, (step, value, t) = series.encode_with_latest(points)
             latest.append((run_id, key, None if value != value else value, step, int(t * 1000)))
-            rows.append((run_id, key, len(points), series.encode(points)))
+            rows.append((run_id, key, len(points), blob))
         key_ids = self._key_ids_for(row[1] for row in rows)
         with self._tx() as tx:
             tx.executemany(
