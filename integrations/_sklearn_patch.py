@@ -27,7 +27,7 @@ from autolog.integrations._sklearn_metrics import (
 from autolog.integrations._sklearn_models import save_model_later
 from autolog.integrations.sklearn import INTEGRATION
 from autolog.patching import options
-from autolog.patching.datasets import log_dataset
+from autolog.patching.datasets import dataset_records
 from autolog.patching.engine import QUIET, REGISTRY, Call, carry_inside, inside_patched_call, passthrough_guard, safe_wrapper
 from autolog.patching.lifecycle import open_fit_run
 from autolog.patching.params import log_flat_params
@@ -146,18 +146,28 @@ def _before_fit(call: Call) -> bool | str:
     if decision is not True:
         return decision
     cls = type(est)
-    fit_run = open_fit_run(NAME, cls.__name__, model=est, tags=_estimator_tags(cls))
+    tags = _estimator_tags(cls)
+    data_params: dict[str, str] = {}
+    try:
+        # Fingerprints go in with the run's other tags and params: one write each.
+        if options.get(NAME, "log_datasets"):
+            X, y, _ = _fit_inputs(call)
+            name = dataset_name(X, default="X_train")
+            for key, value in ((name, X), (f"{name}.y", y)):
+                if value is not None:
+                    params, context = dataset_records(key, value)
+                    data_params.update(params)
+                    tags.update(context)
+    except Exception as exc:
+        report(NAME, exc)
+    fit_run = open_fit_run(NAME, cls.__name__, model=est, tags=tags)
     if fit_run is None:
         return False
     call.state["fit_run"] = fit_run
     try:
-        log_flat_params(fit_run, est.get_params(deep=True))
-        X, y, _ = _fit_inputs(call)
-        if options.get(NAME, "log_datasets"):
-            name = dataset_name(X, default="X_train")
-            log_dataset(fit_run, name, X)
-            if y is not None:
-                log_dataset(fit_run, f"{name}.y", y)
+        log_flat_params(fit_run, {**est.get_params(deep=True), **data_params})
+        if not fit_run.owned and data_params:
+            fit_run.run.set_tags({k: v for k, v in tags.items() if k.startswith("dataset.")})  # a user's run took no creation tags
     except Exception as exc:
         report(NAME, exc)
     return True

@@ -73,9 +73,20 @@ def fingerprint(data: Any) -> dict[str, str]:
     return info
 
 
+def dataset_records(name: str, data: Any, context: str = "training") -> tuple[dict[str, str], dict[str, str]]:
+    """The params ``dataset.<name>.shape/dtype/digest`` and tag ``dataset.<name>.context`` of a dataset.
+
+    For callers that write them together with their other params and tags (one transaction).
+    """
+    info = fingerprint(data)
+    if not info:
+        return {}, {}
+    return {f"dataset.{name}.{k}": v for k, v in info.items()}, {f"dataset.{name}.context": context}
+
+
 def log_dataset(fit_run, name: str, data: Any, context: str = "training") -> None:
     """Log a dataset's fingerprint as params ``dataset.<name>.shape/dtype/digest``."""
-    info = fingerprint(data)
-    if info:
-        fit_run.log_params({f"dataset.{name}.{k}": v for k, v in info.items()})
-        fit_run.run.set_tag(f"dataset.{name}.context", context)
+    params, tags = dataset_records(name, data, context)
+    if params:
+        fit_run.log_params(params)
+        fit_run.run.set_tags(tags)
