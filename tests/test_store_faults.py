@@ -371,6 +371,9 @@ def test_read_only_store_reads_and_refuses_writes(tmp_path):
         assert "read-only" in out[name] and root in out[name], out
     ls = run_on_read_only_mount(root, [sys.executable, "-m", "autolog.cli.commands", "--store", root, "ls", "--json"])
     assert ls.returncode == 0 and [r["name"] for r in json.loads(ls.stdout)] == ["frozen"], ls.stderr
+    new = os.path.join(root, "new-store")  # creating a store inside the read-only folder: a clear error
+    made = run_on_read_only_mount(root, [sys.executable, "-c", f"import autolog as al; al.open_store({new!r})"])
+    assert made.returncode == 1 and "ReadOnlyStore" in made.stderr and new in made.stderr, made.stderr
 
 
 def test_read_command_on_a_folder_without_a_store_exits_1_and_creates_nothing(tmp_path):

@@ -12,6 +12,7 @@ opened read-only: reads work, writes raise :class:`~autolog.errors.ReadOnlyStore
 
 from __future__ import annotations
 
+import errno
 import getpass
 import os
 import sqlite3
@@ -85,7 +86,12 @@ class SQLiteStore(Housekeeping, RunReader):
         if not os.path.isfile(self.db_path):
             if not create:
                 raise StoreNotFound(f"no autolog store at {self.root} (no {DB_NAME} there); check --store or ${env.AUTOLOG_URI}")
-            os.makedirs(self.root, exist_ok=True)
+            try:
+                os.makedirs(self.root, exist_ok=True)
+            except OSError as exc:
+                if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS):
+                    raise
+                raise ReadOnlyStore(f"cannot create a store at {self.root}: {exc.strerror}") from exc
         self.read_only = not _writable(self.root, self.db_path)
         if self.read_only and not os.path.isfile(self.db_path):
             raise ReadOnlyStore(f"cannot create a store in the read-only folder {self.root}")
