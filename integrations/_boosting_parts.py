@@ -57,12 +57,17 @@ def set_argument(call: Any, position: int | None, name: str, value: Any) -> None
 
 
 def with_callback(callbacks: Any, ours: Any) -> list:
-    """A new list: the user's callbacks (never mutated, never replaced) plus ours."""
+    """A new list: ours, then the user's callbacks (never mutated, never replaced).
+
+    Ours comes first because XGBoost calls ``after_iteration`` through ``any()``: a callback
+    listed after one that says "stop" (the user's ``EarlyStopping``) never sees that round.
+    LightGBM sorts callbacks by their ``order``, so the position does not matter there.
+    """
     if callbacks is None:
         return [ours]
     if isinstance(callbacks, (list, tuple)):
-        return [*callbacks, ours]
-    return [callbacks, ours]
+        return [ours, *callbacks]
+    return [ours, callbacks]
 
 
 def own_fit_classes(root: type) -> list[type]:

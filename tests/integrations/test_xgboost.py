@@ -84,6 +84,40 @@ def test_early_stopping_logs_best_and_stopped_iteration(store, dmats):
     assert run.params["early_stopping_rounds"] == "3"
 
 
+
+def test_early_stopping_callback_of_the_user_does_not_hide_the_last_round(store, dmats, data):
+    # XGBoost's cross-validation demo passes callbacks=[EarlyStopping(3)]: XGBoost calls the
+    # callbacks with any(), so one listed after a callback that says "stop" never sees that round.
+    dtrain, dvalid = dmats
+    X_train, _, y_train, _ = data
+    _enable(log_models=False)
+    params = {"objective": "binary:logistic", "eval_metric": "logloss", "eta": 0.9, "max_depth": 6, "nthread": 1}
+    booster = xgb.train(params, dtrain, 200, evals=[(dvalid, "valid")], callbacks=[xgb.callback.EarlyStopping(rounds=3)], verbose_eval=False)
+    rounds = booster.num_boosted_rounds()
+    assert rounds < 200
+    run = store.get_run(al.last_run().id)
+    assert _steps(store, run.id, "valid-logloss") == list(range(rounds))
+    assert run.metrics["stopped_iteration"] == rounds - 1 and run.params["early_stopping_rounds"] == "3"
+    printed = []
+    xgb.cv(params, xgb.DMatrix(X_train, label=y_train), 200, nfold=3, seed=0,
+           callbacks=[_Printed(printed), xgb.callback.EarlyStopping(rounds=3)])  # the demo's order
+    cv_run = store.get_run(al.last_run().id)
+    assert cv_run.id != run.id and printed
+    assert _steps(store, cv_run.id, "test-logloss-mean") == [epoch for epoch, _ in printed]
+    assert cv_run.metrics["stopped_iteration"] == printed[-1][0]
+
+
+class _Printed(xgb.callback.TrainingCallback):
+    """What EvaluationMonitor would print: every round's test-logloss mean."""
+
+    def __init__(self, seen):
+        super().__init__()
+        self.seen = seen
+
+    def after_iteration(self, model, epoch, evals_log):
+        self.seen.append((epoch, evals_log["test"]["logloss"][-1]))
+        return False
+
 def test_early_stopping_with_several_metrics_logs_best_score_per_metric_and_goals(store, dmats):
     dtrain, dvalid = dmats
     _enable(log_models=False)
@@ -231,7 +265,7 @@ def test_training_error_passes_through_and_fails_the_run(store, dmats):
         xgb.train(PARAMS, dtrain, 10, evals=[(dvalid, "valid")], callbacks=[Boom()], verbose_eval=False)
     run = store.search_runs()[0]
     assert run.status == "FAILED"
-    assert _steps(store, run.id, "valid-logloss") == [0, 1]  # the user's callback runs before ours
+    assert _steps(store, run.id, "valid-logloss") == [0, 1, 2]  # ours runs first: round 2 was evaluated
 
 
 def test_disable_restores_the_originals():
