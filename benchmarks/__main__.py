@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown benchmark(s): {', '.join(unknown)}; known: {', '.join(modules)}", file=sys.stderr)
         return 2
+    common.precompile()
     info = common.machine()
     if not args.json:
         print(f"# autolog benchmarks — {info['date']}, Python {info['python']}, {info['platform']}, "

@@ -40,6 +40,30 @@ CHILD_ENV = {
 }
 
 
+def child_environ(**extra: str) -> dict[str, str]:
+    """The environment of a measured child: ours + :data:`CHILD_ENV`, the repository on the path.
+
+    ``PYTHONDONTWRITEBYTECODE`` is dropped: with it every child would compile every module
+    from source, a cost no installed package pays (see :func:`precompile`).
+    """
+    env = dict(os.environ)
+    env.update(CHILD_ENV)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO_ROOT, os.environ.get("PYTHONPATH", "")) if p)
+    env.update(extra)
+    return env
+
+
+def precompile() -> None:
+    """Write the bytecode of autolog and the benchmarks, as an installed package has it, before timing."""
+    import compileall
+
+    for folder in ("autolog", "integrations", "benchmarks"):
+        path = os.path.join(REPO_ROOT, folder)
+        if os.path.isdir(path):
+            compileall.compile_dir(path, quiet=2)
+
+
 class BenchError(RuntimeError):
     """A variant failed; the message carries the tail of its output."""
 
@@ -210,10 +234,7 @@ def isolated(target: str, timeout: float = 600.0, cwd: str | None = None, env: d
     The child gets the repository on ``sys.path`` and :data:`CHILD_ENV`; its output is
     captured and only shown (its tail) in the :class:`BenchError` raised when it fails.
     """
-    child_env = dict(os.environ)
-    child_env.update(CHILD_ENV)
-    child_env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO_ROOT, os.environ.get("PYTHONPATH", "")) if p)
-    child_env.update(env or {})
+    child_env = child_environ(**(env or {}))
     command = [sys.executable, "-c", "from benchmarks.common import _child_main; _child_main()", target, json.dumps(kwargs)]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=cwd or REPO_ROOT, env=child_env)

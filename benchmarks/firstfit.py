@@ -21,7 +21,7 @@ import tempfile
 import time
 from typing import Any
 
-from benchmarks.common import CHILD_ENV, REPO_ROOT, Column, Row, Table, installed, median, mode, pairs, pick, spread, version_of
+from benchmarks.common import Column, Row, Table, child_environ, installed, median, mode, pairs, pick, spread, version_of
 
 NAME = "firstfit"
 DESCRIPTION = "first fit of a fresh process until it exits (xgboost, lightgbm, Keras, Lightning, RandomForest): plain vs autolog vs peers"
@@ -206,8 +206,7 @@ def child(job: str, variant: str, size: float) -> None:
 # -- the parent ----------------------------------------------------------------------------
 def _spawn(job: str, variant: str, size: float, timeout: float = 900) -> dict[str, float]:
     """Run one child from spawn to exit; its wall and CPU seconds (``os.wait4``)."""
-    env = dict(os.environ, **CHILD_ENV)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO_ROOT, os.environ.get("PYTHONPATH", "")) if p)
+    env = child_environ()
     with tempfile.TemporaryDirectory(prefix=f"bench-firstfit-{variant}-") as folder:
         env.update(AUTOLOG_URI=os.path.join(folder, "autolog-runs"), WANDB_MODE="offline", WANDB_SILENT="true",
                    WANDB_DIR=folder, WANDB_CONSOLE="off", KERAS_BACKEND="torch")

@@ -18,13 +18,12 @@ import time
 from typing import Any
 
 from benchmarks.common import (
-    CHILD_ENV,
-    REPO_ROOT,
     RESULT_MARKER,
     BenchError,
     Column,
     Row,
     Table,
+    child_environ,
     failed_row,
     installed,
     median,
@@ -69,8 +68,7 @@ if not missing:
 def probe(first: str, second: str = "pass", third: str = "pass", timeout: float = 300) -> dict[str, Any]:
     """Run the three statements in a fresh interpreter; return their times (s) and the frameworks loaded."""
     code = _PROBE.format(first=first, second=second, third=third, watched=FRAMEWORKS + ALSO_WATCHED, marker=RESULT_MARKER)
-    env = dict(os.environ, **CHILD_ENV)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO_ROOT, os.environ.get("PYTHONPATH", "")) if p)
+    env = child_environ()
     with tempfile.TemporaryDirectory(prefix="bench-startup-") as folder:
         env.setdefault("AUTOLOG_URI", os.path.join(folder, "store"))
         env["MLFLOW_TRACKING_URI"] = "sqlite:///" + os.path.join(folder, "mlflow.db")
@@ -189,8 +187,7 @@ _DIST = {"sklearn": "scikit-learn"}
 
 def _slowest_imports(code: str, top: int = 6) -> str:
     """The ``top`` modules with the largest own import time when running ``code`` (one run)."""
-    env = dict(os.environ, **CHILD_ENV)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (REPO_ROOT, os.environ.get("PYTHONPATH", "")) if p)
+    env = child_environ()
     with tempfile.TemporaryDirectory(prefix="bench-importtime-") as folder:
         env.setdefault("AUTOLOG_URI", os.path.join(folder, "store"))
         try:
@@ -234,7 +231,7 @@ def _bootstrap_table(args: Any) -> Table:
         "autolog run -- python -c pass": [cli, "run", "--", "python", "-c", "pass"],
     }
     times: dict[str, list[float]] = {label: [] for label in variants}
-    env = dict(os.environ, **CHILD_ENV)
+    env = child_environ()
     with tempfile.TemporaryDirectory(prefix="bench-bootstrap-") as folder:
         env["AUTOLOG_URI"] = os.path.join(folder, "store")
         try:

@@ -20,7 +20,21 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.common import BenchError, Column, Row, Table, clock, failed_row, installed, isolated, median, mode, pick, version_of
+from benchmarks.common import (
+    BenchError,
+    Column,
+    Row,
+    Table,
+    child_environ,
+    clock,
+    failed_row,
+    installed,
+    isolated,
+    median,
+    mode,
+    pick,
+    version_of,
+)
 
 NAME = "store"
 DESCRIPTION = "search_runs / top-10 / metric_history / `autolog ls` on a store of 20,000 runs; MLflow sqlite peer"
@@ -73,7 +87,7 @@ def measure_autolog(runs: int, reps: int = 5) -> dict[str, Any]:
         result["top10_n"] = len(found)
         result["history_s"], found = _timed(lambda: store.metric_history(ids[runs // 2], "m2"), reps)
         result["history_n"] = len(found)
-        env = dict(os.environ, AUTOLOG_URI=store.root, COLUMNS="160")
+        env = child_environ(AUTOLOG_URI=store.root, COLUMNS="160")
         command = [sys.executable, "-m", "autolog.cli.commands", "ls"] if not _cli() else [_cli(), "ls"]
 
         def ls() -> str:
