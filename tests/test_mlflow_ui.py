@@ -246,3 +246,8 @@ def test_tensorboard_flag_keeps_the_export(store, tmp_path, capsys):
         run.log_metric("loss", 1.0, step=0)
     assert cli.main(["ui", "--tensorboard", "--export-only", str(tmp_path / "tb")]) == 0
     assert "exported 1 runs" in capsys.readouterr().out
+
+
+def test_unknown_experiment_fails_before_a_server_starts(store, capsys):
+    assert cli.main(["ui", "--experiment", "no-such-experiment"]) == 2
+    assert "no-such-experiment" in capsys.readouterr().err

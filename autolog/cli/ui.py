@@ -30,6 +30,10 @@ LOG_NAME = "mlflow-ui.log"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``autolog ui`` (the TensorBoard ones imply ``--tensorboard``)."""
     tensorboard.add_arguments(parser)
+    for action in parser._actions:
+        if "--port" in action.option_strings:
+            action.help = (f"port on 127.0.0.1 (default {DEFAULT_PORT}, or {tensorboard.DEFAULT_PORT} with --tensorboard;"
+                           " a free one when taken)")
     parser.add_argument("--tensorboard", action="store_true",
                         help="export to TensorBoard and serve that instead of MLflow's UI")
 
@@ -45,6 +49,7 @@ def run(args: argparse.Namespace, store: Any) -> int:
     if importlib.util.find_spec("mlflow") is None:
         print(f"autolog ui: error: {INSTALL_HINT}", file=sys.stderr)
         return 1
+    page = ui_page(store, args.experiment)  # an unknown --experiment fails here, before anything starts
     port = args.port or DEFAULT_PORT
     if not port_free(port):
         chosen = tensorboard.free_port()
@@ -55,7 +60,7 @@ def run(args: argparse.Namespace, store: Any) -> int:
     except RuntimeError as exc:
         print(f"autolog ui: error: {exc}", file=sys.stderr)
         return 1
-    print(f"MLflow UI at {ui_url(store, port)} on {store.root} (live; Ctrl-C to stop)", flush=True)
+    print(f"MLflow UI at http://127.0.0.1:{port}/{page} on {store.root} (live; Ctrl-C to stop)", flush=True)
     previous = None
     if _main_thread():
         # A plain `kill` must not leave the server running without us: unwind through finally.
@@ -73,15 +78,20 @@ def run(args: argparse.Namespace, store: Any) -> int:
     return 1
 
 
-def ui_url(store: Any, port: int) -> str:
-    """The page to open: the runs table of the experiment with the newest run, in MLflow's model-training view."""
+def ui_page(store: Any, experiment: str | None = None) -> str:
+    """The page to open: the runs table of ``experiment`` (default: the one with the newest run), in MLflow's model-training view."""
     from autolog import env
 
-    latest = store.search_runs(max_results=1)
-    if not latest:
-        return f"http://127.0.0.1:{port}/"
-    exp_id = "0" if latest[0].experiment == env.DEFAULT_EXPERIMENT else str(latest[0].experiment_id)
-    return f"http://127.0.0.1:{port}/#/experiments/{exp_id}/runs?workflowType=machine_learning"
+    if experiment is not None:
+        exp = store.get_experiment(experiment)
+        name, exp_id = exp.name, exp.id
+    else:
+        latest = store.search_runs(max_results=1)
+        if not latest:
+            return ""
+        name, exp_id = latest[0].experiment, latest[0].experiment_id
+    shown = "0" if name == env.DEFAULT_EXPERIMENT else str(exp_id)  # the id the autolog: store gives it
+    return f"#/experiments/{shown}/runs?workflowType=machine_learning"
 
 
 def port_free(port: int) -> bool:

@@ -115,8 +115,9 @@ class AutologTrackingStore(AbstractStore):
     # -- runs --------------------------------------------------------------------------
     def _mlflow_run(self, run) -> Run:
         exp_id = DEFAULT_ID if run.experiment == env.DEFAULT_EXPERIMENT else str(run.experiment_id)
+        # Keywords after the first seven: mlflow 2.x has run_id between artifact_uri and run_name.
         info = RunInfo(run.id, exp_id, run.user, run.status, run.start_time, run.end_time, run.lifecycle,
-                       artifact_uri(self.root, run.id), run.name)
+                       artifact_uri=artifact_uri(self.root, run.id), run_name=run.name)
         tags = remote_tags(run, run.parent_run_id)
         tags.pop(LOCAL_RUN_ID_TAG, None)
         tags.setdefault("mlflow.source.type", "LOCAL")
