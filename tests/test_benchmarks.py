@@ -91,3 +91,42 @@ def test_alternate_isolated_collects_results_and_stops_a_failing_variant():
     }, pairs=2)
     assert results["ok"] == [2, 2]
     assert results["bad"] == [] and "bad" in errors
+
+
+def test_spread_and_job_values_pair_each_round_with_its_plain_round():
+    assert common.spread([3.0, 1.0, 2.0]) == "1.00–3.00"
+    assert common.spread([None]) is None
+    plain = [{"wall": 1.0, "thread_cpu": 1.0, "written": 1.0, "cpu": 2.0}, {"wall": 2.0, "thread_cpu": 2.0, "written": 2.0, "cpu": 4.0}]
+    logged = [{"wall": 1.1, "thread_cpu": 1.0, "written": 1.5, "cpu": 3.0}, {"wall": 2.2, "thread_cpu": 2.0, "written": 3.0, "cpu": 6.0}]
+    values = common.job_values(logged, plain)
+    assert round(values["wall_x"], 6) == 1.1 and values["thread_cpu_x"] == 1.0
+    assert values["written_x"] == 1.5 and values["cpu_x"] == 1.5
+    assert values["wall_spread"] == "1.10–2.20"
+
+
+def test_timed_job_measures_the_call_and_the_settling_apart():
+    import time
+
+    done = []
+    sample = common.timed_job(lambda: done.append("call"), lambda: (time.sleep(0.05), done.append("settle")))
+    assert done == ["call", "settle"]
+    assert sample["written"] >= sample["wall"] + 0.04  # the settling is in "written" only
+    assert set(sample) == {"wall", "thread_cpu", "written", "cpu"}
+
+
+def test_children_get_bytecode_and_the_repository_on_their_path(monkeypatch):
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    env = common.child_environ(EXTRA="1")
+    assert "PYTHONDONTWRITEBYTECODE" not in env and env["EXTRA"] == "1"
+    assert env["PYTHONPATH"].split(os.pathsep)[0] == ROOT
+
+
+def test_quick_mode_runs_our_rows_only():
+    done = _bench("hotpath", "--quick", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    tables = report["benchmarks"][0]["tables"]
+    labels = {row["label"] for table in tables for row in table["rows"]}
+    assert labels == {"autolog", "autolog (run.log_metric)", "list.append (floor)"}
+    growth = tables[-1]["rows"][0]["values"]
+    assert growth["rounds"] == 1 and growth["last_first"] > 0
