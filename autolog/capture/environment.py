@@ -191,10 +191,11 @@ class Capture:
 
     def _system(self) -> None:
         # Constant for the process (platform.platform() alone reads the interpreter binary).
-        self.tags.update(_cached("system", _system_tags))
+        self.tags.update(_cached("system", lambda: _env_cached("system", _system_tags)))
+        self.tags["user"] = _user()  # from the environment: not cached with the machine's tags
 
     def _versions(self) -> None:
-        self.tags.update(_cached("versions", _framework_versions))
+        self.tags.update(_cached("versions", lambda: _env_cached("versions", _framework_versions)))
 
     def _git(self) -> None:
         from autolog.capture.vcs import CaptureError, git_state
@@ -236,14 +237,15 @@ class Capture:
             self.tags.update({f"dvc.{path}": value for path, value in hashes.items()})
 
     def _requirements(self) -> None:
-        self.artifacts[f"{ARTIFACT_DIR}/requirements.txt"] = _cached("requirements", requirements).encode("utf-8")
+        text = _cached("requirements", lambda: _env_cached("requirements", requirements))
+        self.artifacts[f"{ARTIFACT_DIR}/requirements.txt"] = text.encode("utf-8")
 
     def _hardware(self) -> None:
         import json
 
         from autolog.capture.system import hardware
 
-        info = _cached("hardware", hardware)
+        info = _cached("hardware", lambda: _env_cached("hardware", hardware))
         self.artifacts[f"{ARTIFACT_DIR}/hardware.json"] = json.dumps(info, indent=2, sort_keys=True).encode("utf-8")
         if info.get("gpu_error"):
             self.failed.append(f"hardware.gpus: {info['gpu_error']}")
@@ -293,20 +295,24 @@ class Capture:
 
 
 def _system_tags() -> dict[str, str]:
-    import getpass
     import platform
     import socket
 
-    tags: dict[str, str] = {}
-    try:
-        tags["user"] = getpass.getuser()
-    except Exception:  # no passwd entry (containers): not worth a failure tag
-        tags["user"] = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+    tags: dict[str, str] = {"user": _user()}
     tags["host"] = socket.gethostname()
     tags["python.version"] = platform.python_version()
     tags["python.executable"] = sys.executable
     tags["platform"] = platform.platform()
     return tags
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry (containers): not worth a failure tag
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
 
 
 def _framework_versions() -> dict[str, str]:
@@ -347,6 +353,44 @@ def _cached(name: str, compute) -> Any:
         if name not in _cache:
             _cache[name] = compute()
         return _cache[name]
+
+
+def _env_cached(name: str, compute) -> Any:
+    """``compute()`` once per environment, not once per process: kept in a small JSON file.
+
+    The key is the interpreter, the machine, the visible GPUs and the modification times of
+    the site-packages folders (installing, upgrading or removing a package changes them), so
+    a changed environment is read again. Same content, same bytes: the run store keeps one
+    copy of the artifact for every run of that environment. Unreadable or unwritable cache
+    files only cost the computation.
+    """
+    import hashlib
+    import json
+
+    folders = sorted({p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages") and os.path.isdir(p)})
+    try:
+        stamp = [name, sys.executable, sys.version, os.uname().nodename, os.environ.get("CUDA_VISIBLE_DEVICES", "-")]
+        stamp += [f"{p}:{os.stat(p).st_mtime_ns}" for p in folders]
+    except (OSError, AttributeError):
+        return compute()
+    key = hashlib.sha256("\n".join(stamp).encode("utf-8")).hexdigest()[:24]
+    folder = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "autolog")
+    path = os.path.join(folder, f"{name}-{key}.json")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)["value"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    value = compute()
+    try:
+        os.makedirs(folder, exist_ok=True)
+        partial = f"{path}.{os.getpid()}.tmp"
+        with open(partial, "w", encoding="utf-8") as fh:
+            json.dump({"value": value}, fh)
+        os.replace(partial, path)  # readers see the old file or the whole new one
+    except (OSError, TypeError, ValueError):
+        pass
+    return value
 
 
 def requirements() -> str:

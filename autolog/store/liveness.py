@@ -16,12 +16,34 @@ HOST = os.uname().nodename if hasattr(os, "uname") else os.environ.get("COMPUTER
 def process_start_time(pid: int | None = None) -> float:
     """Return the start time (epoch seconds) of ``pid`` (default: this process), 0 if unknown."""
     pid = os.getpid() if pid is None else pid
-    import psutil  # a hard dependency, imported on first use: it costs milliseconds
+    found = _linux_start_time(pid)
+    if found is not None:
+        return found
+    import psutil  # a hard dependency, imported on first use: it costs tens of milliseconds
 
     try:
         return psutil.Process(pid).create_time()
     except (psutil.Error, OSError):  # gone, or not ours to inspect
         return 0.0
+
+
+_boot_time: float | None = None
+
+
+def _linux_start_time(pid: int) -> float | None:
+    """psutil's own computation on Linux (boot time + start ticks / clock rate), without importing psutil."""
+    global _boot_time
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            ticks = int(fh.read().rsplit(b")", 1)[1].split()[19])
+        if _boot_time is None:
+            with open("/proc/stat", "rb") as fh:
+                _boot_time = float(next(line.split()[1] for line in fh if line.startswith(b"btime")))
+        return _boot_time + ticks / os.sysconf("SC_CLK_TCK")
+    except FileNotFoundError:
+        return 0.0 if os.path.isdir("/proc/self") else None  # gone, or no /proc on this system
+    except (OSError, ValueError, IndexError, StopIteration, AttributeError):
+        return None
 
 
 _cache: dict[tuple[int, float], tuple[bool, float]] = {}
