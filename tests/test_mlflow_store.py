@@ -22,14 +22,24 @@ from mlflow.exceptions import MlflowException  # noqa: E402
 RUN_OPTS = {"capture_env": False, "log_system_metrics": False}
 
 
+def point_mlflow_at(monkeypatch, tracking_uri: str, registry_uri: str | None = None) -> None:
+    """Set MLflow's tracking (and registry) URI for one test: its globals and the variables it exports."""
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_uri)
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", tracking_uri)
+    if registry_uri is not None:
+        monkeypatch.setenv("MLFLOW_REGISTRY_URI", registry_uri)
+        monkeypatch.setattr(registry_utils, "_registry_uri", registry_uri)
+
+
 @pytest.fixture
 def tracking(store, monkeypatch):
     """MLflow's tracking URI pointing at the isolated store; restored afterwards."""
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri("autolog:" + store.root)
-    yield MlflowClient()
-    mlflow.set_tracking_uri(previous)
+    point_mlflow_at(monkeypatch, "autolog:" + store.root)
+    return MlflowClient()
 
 
 def _runs(tmp_path):
@@ -294,12 +304,8 @@ def test_saved_model_can_be_registered(tracking, store, tmp_path, monkeypatch):
     pytest.importorskip("sklearn")
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
     run_id, expected = _fit("sklearn")
-    previous = mlflow.get_registry_uri()
-    mlflow.set_registry_uri(f"sqlite:///{tmp_path}/registry.db")
-    try:
-        version = mlflow.register_model(f"runs:/{run_id}/model", "tiny-classifier")
-        assert version.version == "1" or version.version == 1
-        X, _ = _data()
-        np.testing.assert_array_equal(mlflow.pyfunc.load_model("models:/tiny-classifier/1").predict(X), expected)
-    finally:
-        mlflow.set_registry_uri(previous)
+    point_mlflow_at(monkeypatch, "autolog:" + store.root, f"sqlite:///{tmp_path}/registry.db")
+    version = mlflow.register_model(f"runs:/{run_id}/model", "tiny-classifier")
+    assert str(version.version) == "1"
+    X, _ = _data()
+    np.testing.assert_array_equal(mlflow.pyfunc.load_model("models:/tiny-classifier/1").predict(X), expected)

@@ -449,12 +449,11 @@ def test_synced_model_loads_and_is_listed_on_the_server(store, client, server, m
     history = client.get_run(remote_id).data.tags[mb.MODEL_HISTORY_TAG]
     assert f'"run_id": "{remote_id}"' in history and '"artifact_path": "model"' in history
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(server)
-    try:
-        loaded = mlflow.pyfunc.load_model(f"runs:/{remote_id}/model")
-    finally:
-        mlflow.set_tracking_uri(previous)
+    from mlflow.tracking._tracking_service import utils as tracking_utils
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)  # MLflow's global and the variable it exports, undone after the test
+    monkeypatch.setattr(tracking_utils, "_tracking_uri", server)
+    loaded = mlflow.pyfunc.load_model(f"runs:/{remote_id}/model")
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
     assert sync_to_mlflow(store, server, experiment=exp, progress=False).runs == 0  # the tag is not sent again
 
