@@ -302,7 +302,9 @@ def _parallel_call(wrapped, instance, args, kwargs):
     backend = getattr(instance, "_backend", None)
     if args and inside_patched_call() and getattr(backend, "uses_threads", False) and _enabled():
         tasks = args[0]
-        args = (((carry_inside(task[0], True), *task[1:]) for task in tasks), *args[1:])
+        carried = ((carry_inside(task[0], True), *task[1:]) for task in tasks)
+        # A list stays a list: joblib reads len() of a sized iterable.
+        args = (list(carried) if isinstance(tasks, (list, tuple)) else carried, *args[1:])
     return wrapped(*args, **kwargs)
 
 

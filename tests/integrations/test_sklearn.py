@@ -745,3 +745,30 @@ def test_patched_calls_do_not_reread_the_rank_environment(store, data, monkeypat
         LogisticRegression().fit(X_train, y_train)
     assert reads == []  # the rank is read once per process (and when autolog() patches)
     assert len(_runs(store)) == 4
+
+
+def test_user_joblib_parallel_inside_a_custom_fit_is_nested(store, data):
+    import joblib
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.tree import DecisionTreeClassifier
+
+    X_train, _, y_train, _ = data
+    autolog(log_models=False)
+
+    class Bagged(ClassifierMixin, BaseEstimator):
+        def __init__(self, n=3):
+            self.n = n
+
+        def fit(self, X, y):
+            # the user's own thread pool inside a fit: its trees belong to this fit's run
+            self.trees_ = joblib.Parallel(n_jobs=2, prefer="threads")(
+                [joblib.delayed(DecisionTreeClassifier(max_depth=2, random_state=i).fit)(X, y) for i in range(self.n)])
+            self.classes_ = self.trees_[0].classes_
+            return self
+
+        def predict(self, X):
+            return self.trees_[0].predict(X)
+
+    Bagged().fit(X_train, y_train)
+    runs = _runs(store)
+    assert [r.name.split("-")[0] for r in runs] == ["Bagged"]
