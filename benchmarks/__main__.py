@@ -21,6 +21,16 @@ from benchmarks import common
 _NOT_BENCHMARKS = {"common", "__main__"}
 
 
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def _save(report: dict, path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(report, fh, indent=1, ensure_ascii=False)
+        fh.write("\n")
+
+
 def discover() -> dict[str, ModuleType]:
     """Every benchmark module of this package, by name, in run order."""
     folder = os.path.dirname(os.path.abspath(__file__))
@@ -47,6 +57,9 @@ def parse_args(argv: list[str] | None, names: list[str]) -> argparse.Namespace:
     parser.add_argument("--pairs", type=int, default=None, help="alternating pairs / repetitions per variant (default per benchmark)")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text tables")
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    parser.add_argument("--save", metavar="FILE", nargs="?", const="",
+                        help="also write the raw JSON report (date, machine, command, every table) to FILE"
+                             " (default: benchmarks/results/<date>-<mode>.json)")
     return parser.parse_args(argv)
 
 
@@ -67,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.json:
         print(f"# autolog benchmarks — {info['date']}, Python {info['python']}, {info['platform']}, "
               f"{info['cpus']} CPUs, mode {common.mode(args)}\n", flush=True)
-    report = {"machine": info, "mode": common.mode(args), "benchmarks": []}
+    command = "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv)
+    report = {"date": info["date"], "machine": info, "command": command.strip(), "mode": common.mode(args), "benchmarks": []}
     status = 0
     for name in args.names or list(modules):
         module = modules[name]
@@ -81,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         elapsed = time.monotonic() - started
         report["benchmarks"].append({"name": name, "seconds": round(elapsed, 1), "tables": [t.to_dict() for t in tables]})
+        if args.save is not None:  # after every benchmark: a run cut short keeps what it measured
+            _save(report, args.save or os.path.join(RESULTS, f"{info['date']}-{common.mode(args)}.json"))
         if not args.json:
             for table in tables:
                 print(table.render(), flush=True)

@@ -121,10 +121,14 @@ def test_children_get_bytecode_and_the_repository_on_their_path(monkeypatch):
     assert env["PYTHONPATH"].split(os.pathsep)[0] == ROOT
 
 
-def test_quick_mode_runs_our_rows_only():
-    done = _bench("hotpath", "--quick", "--json")
+def test_quick_mode_runs_our_rows_only_and_saves_the_raw_report(tmp_path):
+    saved = tmp_path / "results" / "run.json"
+    done = _bench("hotpath", "--quick", "--json", "--save", str(saved))
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
+    kept = json.loads(saved.read_text())
+    assert kept["command"] == f"python -m benchmarks hotpath --quick --json --save {saved}"
+    assert kept["machine"]["cpus"] == os.cpu_count() and kept["date"] and kept["benchmarks"] == report["benchmarks"]
     tables = report["benchmarks"][0]["tables"]
     labels = {row["label"] for table in tables for row in table["rows"]}
     assert labels == {"autolog", "autolog (run.log_metric)", "list.append (floor)"}
