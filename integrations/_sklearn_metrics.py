@@ -328,7 +328,7 @@ def _before_score(call: Call) -> bool:
         return False
     call.state["run"] = run
     X = call.args[0] if call.args else call.kwargs.get("X")
-    call.state["dataset"] = dataset_name(X, "X")
+    call.state["dataset"] = dataset_name(X, "unknown_dataset")  # MLflow's name for data no variable holds
     return True
 
 

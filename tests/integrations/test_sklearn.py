@@ -285,6 +285,24 @@ def test_post_training_metrics_named_after_dataset(store, data):
     assert len(store.metric_history(run.id, "LogisticRegression_score-X_test")) == 1
 
 
+
+def test_post_training_metric_on_unnamed_data_is_unknown_dataset(store, data):
+    # MLflow's test_basic_post_training_metric_autologging: data no variable holds is
+    # "unknown_dataset"; it was named "X", the parameter's name, beside a user variable X.
+    from sklearn.linear_model import LogisticRegression
+
+    X, X_test, y, y_test = data
+    autolog(log_models=False)
+    from sklearn.metrics import accuracy_score
+
+    model = LogisticRegression().fit(X, y)
+    score = model.score(X_test.copy(), y_test.copy())
+    acc = accuracy_score(y_test, model.predict(X_test[:]))
+    run = store.get_run(al.last_run().id)
+    assert run.metrics["LogisticRegression_score-unknown_dataset"] == pytest.approx(score)
+    assert run.metrics["accuracy_score-unknown_dataset"] == pytest.approx(acc)
+    assert not [key for key in run.metrics if key.endswith("-X")]
+
 def test_fits_in_two_threads_log_into_their_own_runs(store, data):
     from sklearn.linear_model import LogisticRegression
     from sklearn.tree import DecisionTreeClassifier
