@@ -9,8 +9,8 @@ without skops) plus ``meta.json`` into the fit's run. The snapshot is taken when
 returns, so a later fit or ``warm_start`` of the same object never leaks into the saved
 model. ``load_model`` waits for a save still pending in this process, ``wait_for_models``
 waits for all of them, and the process waits for them at exit, after the metric writers'
-final flush, for what is left of ``AUTOLOG_EXIT_TIMEOUT`` but at least ``MIN_EXIT_WAIT``
-seconds (a model is worth a short wait; a skops import on a busy machine takes seconds).
+final flush, for what is left of ``AUTOLOG_EXIT_TIMEOUT``; snapshots not reached by then
+are stored as they are (``model.pkl``, milliseconds), so exit stays bounded and no model is lost.
 The snapshot is only ever unpickled in the process that made it.
 """
 
@@ -30,7 +30,7 @@ from autolog.reporting import report
 NAME = "sklearn"
 MAX_PENDING = 8  # snapshots waiting at most; a faster producer waits (memory stays bounded)
 EXIT_ORDER = 35  # after runs end (10) and the writers' final flush (30): metrics are durable first
-MIN_EXIT_WAIT = 30.0
+EXIT_WAIT = 5.0  # seconds, when the process gave no exit deadline
 
 _cond = threading.Condition()
 _queue: collections.deque[tuple[Any, bytes, str]] = collections.deque()
@@ -155,12 +155,34 @@ def wait_for_models(run_id: str | None = None, timeout: float | None = None) -> 
 
 
 def _at_exit() -> None:
+    # Exit stays bounded by AUTOLOG_EXIT_TIMEOUT. Snapshots the thread has not reached by
+    # then are written as they are (pickle, milliseconds) rather than lost.
     deadline = process.exit_deadline()
-    budget = MIN_EXIT_WAIT if deadline is None else max(MIN_EXIT_WAIT, deadline - time.monotonic())
-    if _pending and not wait_for_models(timeout=budget):
-        import sys
+    budget = EXIT_WAIT if deadline is None else max(0.0, deadline - time.monotonic())
+    if not _pending or wait_for_models(timeout=budget):
+        return
+    with _cond:
+        left = list(_queue)
+        _queue.clear()
+    for run, snapshot, artifact_dir in left:
+        try:
+            save_model_files(run, lambda folder, data=snapshot: _write_pickle(folder, data), NAME, artifact_dir,
+                             versions_of("scikit-learn", "numpy", "scipy"), {"format": "pickle", "saved_at": "exit"})
+        except Exception as exc:
+            print(f"autolog: scikit-learn model of run {run.id[:8]} not saved at exit: {exc}", file=sys.stderr)
+        finally:
+            with _cond:
+                _pending[run.id] = _pending.get(run.id, 1) - 1
+                if _pending[run.id] <= 0:
+                    _pending.pop(run.id, None)
+    if _pending:
+        print(f"autolog: {sum(_pending.values())} scikit-learn model(s) were still being saved at the exit timeout", file=sys.stderr)
 
-        print(f"autolog: {sum(_pending.values())} scikit-learn model(s) could not be saved within the exit timeout", file=sys.stderr)
+
+def _write_pickle(folder: str, snapshot: bytes) -> str:
+    with open(f"{folder}/model.pkl", "wb") as fh:
+        fh.write(snapshot)
+    return "model.pkl"
 
 
 def _forget_parent_saves() -> None:

@@ -375,4 +375,8 @@ def test_snapshot_entry_points(monkeypatch):
     monkeypatch.setattr(sys, "orig_argv", [sys.executable, "-u", __file__, "--x"])
     assert envcapture.snapshot()["entry"] == os.path.abspath(__file__)
     monkeypatch.setitem(sys.modules, "ipykernel", type(sys)("ipykernel"))
+    assert envcapture.snapshot()["entry"] != "notebook"  # imported is not running in a kernel
+    from autolog.capture import notebook
+
+    monkeypatch.setattr(notebook, "in_notebook", lambda: True)
     assert envcapture.snapshot()["entry"] == "notebook"

@@ -91,7 +91,9 @@ def snapshot() -> dict[str, Any]:
     main_file = getattr(main, "__file__", None)
     spec = getattr(main, "__spec__", None)
     argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
-    if "ipykernel" in sys.modules or "google.colab" in sys.modules:
+    from autolog.capture.notebook import in_notebook
+
+    if in_notebook() or "google.colab" in sys.modules:
         entry = "notebook"
     elif spec is not None and getattr(spec, "name", None) and spec.name != "__main__":
         entry = f"-m {spec.name.removesuffix('.__main__')}"

@@ -228,12 +228,15 @@ def _default_name() -> str:
 def _source() -> str:
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None)
-    if path is None and getattr(main, "__spec__", None) is None and "ipykernel" not in sys.modules:
+    from autolog.capture.notebook import in_notebook
+
+    notebook = in_notebook()
+    if path is None and getattr(main, "__spec__", None) is None and not notebook:
         from autolog.capture.environment import entry_from_argv  # before __main__ is set up (autolog run)
 
         entry = entry_from_argv(list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv]))
         return os.path.basename(entry) if entry != "interactive" else entry
-    return os.path.basename(path) if path else ("notebook" if "ipykernel" in sys.modules else "interactive")
+    return os.path.basename(path) if path else ("notebook" if notebook else "interactive")
 
 
 def end_run(status: str = "FINISHED") -> None:
