@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Sequence
 
 from autolog.errors import ArtifactNotFound, InvalidArgument, InvalidFilter, InvalidType, RunNotFound
@@ -10,6 +11,21 @@ from autolog.store import series
 from autolog.store.artifacts import check_stored, safe_artifact_path
 from autolog.store.base import Artifact, Experiment, Metric, MetricPoint, Run
 from autolog.store.query import compile_filter, compile_order_by
+
+
+def _by_one_metric(order_by: Sequence[str] | str | None) -> tuple[str, str] | None:
+    """``(key, "ASC"|"DESC")`` when ``order_by`` is one plain ``metrics.<key> [ASC|DESC]``, else None."""
+    items = [order_by] if isinstance(order_by, str) else list(order_by or [])
+    if len(items) != 1 or not isinstance(items[0], str):
+        return None
+    found = _ONE_METRIC.fullmatch(items[0].strip())
+    if found is None:
+        return None
+    return found.group(1), (found.group(2) or "ASC").upper()
+
+
+_ONE_METRIC = re.compile(r"metrics\.([A-Za-z0-9_/.\-]+)(?:\s+(ASC|DESC|asc|desc))?")
+_WHOLE_TABLES_FROM = 2_000  # runs found: above this, params/tags/metrics are read table by table
 
 _RUN_COLUMNS = (
     "r.id, r.name, r.experiment_id, e.name, run_status(r.status, r.host, r.pid, r.proc_start),"
@@ -92,9 +108,28 @@ class RunReader:
         sql = f"SELECT {_RUN_COLUMNS} FROM runs r JOIN experiments e ON e.id = r.experiment_id"
         if conditions:
             sql += " WHERE " + " AND ".join(conditions)
-        sql += f" ORDER BY {order}"
+        top = _by_one_metric(order_by) if max_results is not None else None
+        if top is not None:
+            # Top-N by one metric: walk the (key, value) index in order and stop after N; runs
+            # without the value sort last, so when fewer than N have it the general query runs.
+            key, direction = top
+            inner = ("SELECT r.rowid FROM latest_metrics m JOIN runs r ON r.id = m.run_id JOIN experiments e ON e.id = r.experiment_id"
+                     " WHERE m.key = ? AND m.value IS NOT NULL" + "".join(f" AND ({c})" for c in conditions)
+                     + f" ORDER BY m.value {direction}, m.run_id LIMIT {int(max_results)}")
+            found = self._conn().execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.rowid IN ({inner})"
+                f" ORDER BY {order}", [key, *binds, *order_binds]).fetchall()
+            if len(found) == int(max_results):
+                return self._hydrate(found)
         if max_results is not None:
-            sql += f" LIMIT {int(max_results)}"
+            # Top-N: sort only the run ids, then read the columns of the N found (sorting
+            # every run's full row made a top-10 of 20,000 runs five times slower).
+            inner = "SELECT r.rowid FROM runs r JOIN experiments e ON e.id = r.experiment_id"
+            inner += sql[sql.index(" WHERE "):] if conditions else ""
+            inner += f" ORDER BY {order} LIMIT {int(max_results)}"
+            sql = f"SELECT {_RUN_COLUMNS} FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.rowid IN ({inner})"
+            binds = binds + order_binds
+        sql += f" ORDER BY {order}"
         return self._hydrate(self._conn().execute(sql, binds + order_binds).fetchall())
 
     def _hydrate(self, rows: list[tuple]) -> list[Run]:
@@ -104,6 +139,9 @@ class RunReader:
         by_id = {r.id: r for r in runs}
         conn = self._conn()
         ids = list(by_id)
+        if len(ids) > _WHOLE_TABLES_FROM:
+            self._hydrate_from_whole_tables(conn, by_id)
+            return runs
         for i in range(0, len(ids), 500):
             part = ids[i : i + 500]
             marks = ",".join("?" * len(part))
@@ -116,6 +154,26 @@ class RunReader:
                 by_id[run_id].metrics[key] = value
                 by_id[run_id].latest[key] = Metric(key, value, step, ts)
         return runs
+
+    def _hydrate_from_whole_tables(self, conn, by_id: dict[str, Run]) -> None:
+        # Many runs: one scan of each table beats thousands of IN (...) lookups; rows of
+        # runs not asked for are skipped.
+        get = by_id.get
+        for run_id, key, value in conn.execute("SELECT run_id, key, value FROM params"):
+            run = get(run_id)
+            if run is not None:
+                run.params[key] = value
+        for run_id, key, value in conn.execute("SELECT run_id, key, value FROM tags"):
+            run = get(run_id)
+            if run is not None:
+                run.tags[key] = value
+        nan = float("nan")
+        for run_id, key, value, step, ts in conn.execute("SELECT run_id, key, value, step, timestamp FROM latest_metrics"):
+            run = get(run_id)
+            if run is not None:
+                value = nan if value is None else value
+                run.metrics[key] = value
+                run.latest[key] = Metric(key, value, step, ts)
 
     def child_runs(self, run_id: str) -> list[Run]:
         """The runs whose parent is ``run_id``, oldest first."""

@@ -6,7 +6,7 @@ import os
 import sqlite3
 import time
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: latest_by_key_value (top-N by a metric without a scan)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
@@ -31,6 +31,7 @@ CREATE INDEX IF NOT EXISTS chunks_by_run_key ON metric_chunks(run_id, key_id, id
 CREATE TABLE IF NOT EXISTS latest_metrics (
     run_id TEXT NOT NULL, key TEXT NOT NULL, value REAL, step INTEGER NOT NULL,
     timestamp INTEGER NOT NULL, PRIMARY KEY (run_id, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS latest_by_key_value ON latest_metrics(key, value, run_id);
 CREATE TABLE IF NOT EXISTS artifacts (
     run_id TEXT NOT NULL, path TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,
     created INTEGER NOT NULL, PRIMARY KEY (run_id, path)) WITHOUT ROWID;
@@ -115,6 +116,6 @@ def create_schema(conn: sqlite3.Connection) -> None:
     """
     conn.executescript(
         "BEGIN IMMEDIATE;" + SCHEMA
-        + f"INSERT OR IGNORE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');"
+        + f"INSERT OR REPLACE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');"
         + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
     )
