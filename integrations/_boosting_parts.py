@@ -12,7 +12,6 @@ PNG chart only with ``log_importance_plot=True``, drawn by one background worker
 from __future__ import annotations
 
 import io
-import logging
 import queue
 import threading
 import time
@@ -35,7 +34,6 @@ LOWER_BETTER = frozenset({
     "cross_entropy_lambda", "kullback_leibler",
 })
 HIGHER_BETTER = frozenset({"auc", "aucpr", "pre", "ndcg", "map", "average_precision", "auc_mu", "interval-regression-accuracy"})
-_log = logging.getLogger("autolog")
 
 
 # -- call arguments -------------------------------------------------------------------------
@@ -244,7 +242,9 @@ def _plot(integration: str, run: Any, kind: str, values: dict[str, float]) -> No
             from matplotlib.backends.backend_agg import FigureCanvasAgg
             from matplotlib.figure import Figure
         except ImportError:
-            _log.debug("autolog: matplotlib is not installed; the feature importance chart is skipped")
+            import logging  # only here: importing logging costs every autolog() milliseconds
+
+            logging.getLogger("autolog").debug("autolog: matplotlib is not installed; the feature importance chart is skipped")
             return
         run.log_bytes(_bar_chart(Figure, FigureCanvasAgg, kind, values), f"feature_importance_{kind}.png")
     except Exception as exc:
