@@ -96,6 +96,19 @@ def mark_background() -> None:
     _background.flag = True
 
 
+def block_signals_in_this_thread() -> None:
+    """Keep SIGTERM off the calling (background) thread, so the kernel hands it to the main thread.
+
+    A signal delivered to a background thread does not interrupt the main thread's blocking
+    call; Python then runs the SIGTERM handler only when that call returns, which for a Pool
+    worker waiting on its task queue is never.
+    """
+    import signal
+
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+
+
 def busy_timeout_ms() -> int:
     """Milliseconds a store transaction started on this thread may wait for the write lock."""
     if getattr(_background, "flag", False):

@@ -200,7 +200,8 @@ def test_queue_stays_bounded_while_another_process_holds_the_lock(store, monkeyp
 
 # -- lock waits are bounded; the run's state is retried -------------------------------------------
 LOCKED_RUN = """
-import sys
+import faulthandler, sys
+faulthandler.dump_traceback_later(150, exit=True)  # a hang shows where it waits
 import autolog as al
 with al.start_run(capture_env=False, log_system_metrics=False, name="locked") as run:
     print(run.id, flush=True)
@@ -223,8 +224,8 @@ def test_lock_waits_are_bounded_and_the_run_is_written_later(store):
             proc.stdin.write("go\n")
             proc.stdin.flush()
             # With the lock held all along: log_param, set_tag, flush and leaving `with` all returned.
-            assert read_line(proc, timeout=40) == "left 100"
-            assert read_line(proc, timeout=40) == "done"
+            assert read_line(proc, timeout=60) == "left 100"
+            assert read_line(proc, timeout=60) == "done"
         _out, err = proc.communicate("\n", timeout=60)
     finally:
         if proc.poll() is None:

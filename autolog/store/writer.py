@@ -115,6 +115,7 @@ class BatchWriter:
 
     def _loop(self) -> None:
         process.mark_background()
+        process.block_signals_in_this_thread()
         while not self._stop.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
