@@ -160,8 +160,8 @@ def _table(args: Any, framework: str) -> Table:
     rounds = pick(args, 50, 500, 500)
     rows = pick(args, 2_000, 20_000, 20_000)
     cols = 20
-    n = pairs(args, 5)
-    repeats = pick(args, 1, 2, 3)
+    n = pairs(args, pick(args, 1, 3, 5))
+    repeats = pick(args, 1, 2, 2)
     variants = _variants(args)
     table = Table(NAME, f"{framework}.train, {rounds} rounds with an eval set, {rows:,}×{cols} — "
                         f"{n} alternating round(s), fresh interpreter each, fastest of {repeats} call(s) in it", list(JOB_COLUMNS))

@@ -146,7 +146,7 @@ def _startup_table(args: Any) -> Table:
 
 def _hook_table(args: Any) -> Table:
     names = pick(args, ["sklearn"], ["sklearn"], ["sklearn", "xgboost", "lightgbm", "torch", "keras", "lightning"])
-    n = pairs(args, 5)
+    n = pairs(args, pick(args, 1, 3, 3))
     table = Table(NAME, f"framework import cost the post-import hooks add: `import <fw>` after `import autolog`, without vs with `autolog.autolog()`, {n} alternating pairs", [
         Column("plain_ms", "without autolog() ms"),
         Column("hooked_ms", "after autolog() ms"),
