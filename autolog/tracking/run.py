@@ -162,7 +162,7 @@ class ActiveRun:
         """Write several params in one transaction, all or nothing."""
         if not isinstance(params, dict):
             raise validation.InvalidType(f"params must be a dict, got {type(params).__name__}")
-        self._store_call(f"params {sorted(params)} of run {self.id[:8]}", self.store.log_params, self.id, params)
+        self._store_call(f"params {_names(params)} of run {self.id[:8]}", self.store.log_params, self.id, params)
         self._params.update({k: str(v) for k, v in params.items()})
 
     def set_tag(self, key: str, value: Any) -> None:
@@ -173,7 +173,7 @@ class ActiveRun:
         """Set several tags in one transaction."""
         if not isinstance(tags, dict):
             raise validation.InvalidType(f"tags must be a dict, got {type(tags).__name__}")
-        self._store_call(f"tags {sorted(tags)} of run {self.id[:8]}", self.store.set_tags, self.id, tags)
+        self._store_call(f"tags {_names(tags)} of run {self.id[:8]}", self.store.set_tags, self.id, tags)
 
     def log_artifact(self, local_path: str | os.PathLike, artifact_path: str | None = None) -> Artifact:
         """Store a file under ``artifact_path/`` (a folder inside the run; default: the top)."""
@@ -337,6 +337,11 @@ class ActiveRun:
         # exception through, and a full disk must not crash a finished training.
         end_time = int(time.time() * 1000)
         self._store_call(f"the end of run {self.id[:8]} ({status})", self.store.end_run, self.id, status, end_time, final=True, any_error=True)
+
+
+def _names(data: dict) -> str:
+    # Words for a warning; the keys are validated by the store call itself.
+    return ", ".join(str(k) for k in list(data)[:20]) + (", ..." if len(data) > 20 else "")
 
 
 def _locked(exc: BaseException) -> bool:
