@@ -244,7 +244,18 @@ def _die_by_sigterm() -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
+def _imported_in_a_multiprocessing_child() -> bool:
+    # autolog first imported inside a spawn or forkserver child (its target's module imports it):
+    # a forkserver child leaves through os._exit too, so it needs the finalizer as well.
+    import sys
+
+    mp_process = sys.modules.get("multiprocessing.process")
+    return mp_process is not None and mp_process.parent_process() is not None
+
+
 _first_pid = _pid
 atexit.register(_at_exit)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+if _imported_in_a_multiprocessing_child():
+    _register_finalizer()
