@@ -164,10 +164,10 @@ class BatchWriter:
                 self._inflight = 0
             if self._final_ops and not self._run_ops(self._final_ops):
                 return False
+            self._refusing = False
             if self.failures:
                 self.failures = 0
                 self.last_error = None
-                self._refusing = False
                 _warn(f"autolog: writing to the store works again; {written} delayed points and the delayed run updates were written")
             return True
         finally:
