@@ -17,8 +17,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "$want" > "$stamp"
 fi
 # System tools some tests need (they skip without them): PostgreSQL for the team-server sync test,
-# Chromium for the MLflow UI test. Installed only on a Debian-like machine where we are root.
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+# Chromium for the UI screenshot tests. Only for the tests (`setup.sh --test-tools`), and only on a
+# Debian-like machine where we are root.
+if [ "${1:-}" = "--test-tools" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     missing=""
     { command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing="$missing postgresql"
     { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; } || missing="$missing chromium"

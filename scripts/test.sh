@@ -2,7 +2,7 @@
 # Set up, lint, and run the whole test suite (real frameworks, real servers on 127.0.0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --test-tools
 export KERAS_BACKEND=torch AUTOLOG_STRICT=1
 .venv/bin/ruff check .
 .venv/bin/python -m pytest -q "$@"
