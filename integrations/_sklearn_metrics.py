@@ -201,7 +201,8 @@ def log_search_results(fit_run: Any, search: Any) -> None:
     tags: dict[str, Any] = {"autolog.integration": NAME, **(options.get(NAME, "extra_tags") or {})}
     if cls is not None:
         tags.update({"autolog.model": base_name, "estimator_name": base_name, "estimator_class": f"{cls.__module__}.{cls.__qualname__}"})
-    numeric = [k for k in results if k.startswith(("mean_", "std_", "rank_"))]
+    # Successive halving lists a candidate once per round: its round and budget tell those rows apart.
+    numeric = [k for k in results if k.startswith(("mean_", "std_", "rank_")) or k in ("iter", "n_resources")]
     tags.update({GOAL_TAG_PREFIX + k: goal for k in numeric if (goal := _search_goal(k))})
     children = []
     for rank, index in enumerate(order, start=1):

@@ -562,6 +562,27 @@ def test_multi_metric_search_children_ranked_by_refit_metric(store, data):
     assert ranks == sorted(search.cv_results_["rank_test_recall"].tolist())[:3]
 
 
+
+def test_successive_halving_children_say_their_round_and_budget(store):
+    # sklearn's successive-halving example: cv_results_ has one row per candidate and round,
+    # so the best children were the same params several times with nothing telling them apart.
+    from sklearn.datasets import make_classification
+    from sklearn.experimental import enable_halving_search_cv  # noqa: F401
+    from sklearn.model_selection import HalvingGridSearchCV
+    from sklearn.svm import SVC
+
+    X, y = make_classification(n_samples=200, random_state=0)
+    autolog(log_models=False, max_tuning_runs=None)
+    search = HalvingGridSearchCV(SVC(), {"C": [1, 10, 100], "gamma": [0.1, 0.01]}, factor=2, random_state=0).fit(X, y)
+    parent = store.get_run(al.last_run().id)
+    children = _runs(store, filter=f"attributes.parent_run_id = '{parent.id}'")
+    assert len(children) == len(search.cv_results_["params"])
+    seen = {(tuple(sorted(c.params.items())), c.metrics["iter"], c.metrics["n_resources"]) for c in children}
+    assert len(seen) == len(children)
+    expected = {(tuple(sorted((k, str(v)) for k, v in p.items())), float(i), float(n))
+                for p, i, n in zip(search.cv_results_["params"], search.cv_results_["iter"], search.cv_results_["n_resources"])}
+    assert seen == expected
+
 def test_post_training_metrics_from_a_script_in_a_folder_named_sklearn(store, data, tmp_path):
     from sklearn.linear_model import LogisticRegression
 
