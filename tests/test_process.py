@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextvars
 import multiprocessing
 import os
-import select
+import queue
 import sqlite3
 import subprocess
 import sys
@@ -57,9 +57,17 @@ def script(code: str, store_root: str, **extra: str) -> subprocess.Popen:
 
 def read_line(proc: subprocess.Popen, timeout: float = 60.0) -> str:
     """The child's next stdout line; fails (instead of hanging) when none comes within ``timeout``."""
-    ready, _, _ = select.select([proc.stdout], [], [], timeout)
-    assert ready, f"no output within {timeout} s: the child hangs"
-    return proc.stdout.readline().strip()
+    lines = _LINES.get(proc)
+    if lines is None:
+        lines = _LINES[proc] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()
+    try:
+        return lines.get(timeout=timeout).strip()
+    except queue.Empty:
+        raise AssertionError(f"no output within {timeout} s: the child hangs") from None
+
+
+_LINES: dict = {}
 
 
 class LockHolder:
@@ -76,7 +84,9 @@ class LockHolder:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.proc.communicate("release\n", timeout=30)
+        self.proc.stdin.write("release\n")
+        self.proc.stdin.close()
+        self.proc.wait(30)
 
 
 # -- fork children (multiprocessing) ---------------------------------------------------------
@@ -226,7 +236,10 @@ def test_lock_waits_are_bounded_and_the_run_is_written_later(store):
             # With the lock held all along: log_param, set_tag, flush and leaving `with` all returned.
             assert read_line(proc, timeout=60) == "left 100"
             assert read_line(proc, timeout=60) == "done"
-        _out, err = proc.communicate("\n", timeout=60)
+        proc.stdin.write("\n")
+        proc.stdin.close()
+        proc.wait(60)
+        err = proc.stderr.read()
     finally:
         if proc.poll() is None:
             proc.kill()
