@@ -335,6 +335,21 @@ def test_ls_defaults_are_headline_metrics_and_differing_params(capsys, store):
     assert "parent" in header and not any(r[1].startswith("└─") for r in rows)
 
 
+
+def test_ls_puts_the_model_params_before_the_data_description(capsys, store):
+    # LightGBM's advanced example: runs differing in objective and feval also differ in the
+    # label dtype; the dtype filled the first param column and objective/feval were cut.
+    for i, (objective, dtype) in enumerate([("binary", "int64"), ("loglikelihood", "float32")]):
+        with al.start_run(name=f"lgb{i}", **QUIET):
+            al.log_params({"dataset.train.label.dtype": dtype, "dataset.train.shape": f"{700 * (i + 1)}x28",
+                           "objective": objective, "feval": f"error{i}"})
+            al.log_metric("valid_0-binary_logloss", 0.3 + i)
+    code, out, _ = cli(capsys, "ls")
+    header, _ = _table(out)
+    params = [h for h in header if h.startswith("params.")]
+    assert params[:2] == ["params.feval", "params.objective"], header
+    assert set(params[2:]) == {"params.dataset.train.label.dtype", "params.dataset.train.shape"}
+
 def test_ls_fits_the_terminal_and_names_what_it_left_out(capsys, store, monkeypatch):
     for i in range(2):
         with al.start_run(name=f"a-rather-long-run-name-that-ends-with-its-number-{i}", **QUIET):

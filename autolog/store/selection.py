@@ -125,7 +125,8 @@ def varying_params(runs: Sequence[Any], include_ids: bool = False) -> list[str]:
     A param only some runs have, with one value wherever it is, does not differ: runs of
     different frameworks would otherwise "differ" in every param. Keys only child runs
     have are left out (see :func:`top_level`), and so are digests and ids unless
-    ``include_ids``: they tell runs apart without saying how they differ.
+    ``include_ids``: they tell runs apart without saying how they differ. ``dataset.*``
+    params come after the model's own.
     """
     base = top_level(runs)
     if len(base) < 2:
@@ -137,7 +138,9 @@ def varying_params(runs: Sequence[Any], include_ids: bool = False) -> list[str]:
             values.setdefault(key, set()).add(value)
             counts[key] += 1
     out = [k for k, v in values.items() if len(v) > 1 and (include_ids or not _ID_PARAM.search(k))]
-    return sorted(out, key=lambda k: (-counts[k], k))
+    # What the data was (dataset.* shape, dtype) after how the model was configured: every run logs
+    # both, and a narrow terminal should drop the data's description first.
+    return sorted(out, key=lambda k: (k.startswith("dataset."), -counts[k], k))
 
 
 AXIS_TAG_PREFIX = "autolog.axis."
