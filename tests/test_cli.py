@@ -350,6 +350,20 @@ def test_ls_puts_the_model_params_before_the_data_description(capsys, store):
     assert params[:2] == ["params.feval", "params.objective"], header
     assert set(params[2:]) == {"params.dataset.train.label.dtype", "params.dataset.train.shape"}
 
+
+def test_ls_puts_short_param_values_before_estimator_reprs(capsys, store):
+    # scikit-learn's ColumnTransformer example: the Pipeline's `preprocessor` and `steps` reprs
+    # differ between two fits, and so does the one setting that tells them apart.
+    for i, selector in enumerate(["['age', 'fare']", "<sklearn.compose._column_transformer.make_column_selector object>"]):
+        with al.start_run(name=f"pipe{i}", **QUIET):
+            al.log_params({"preprocessor": f"ColumnTransformer(transformers=[('num', Pipeline(...), {selector})])",
+                           "preprocessor__num__imputer__strategy": ["median", "mean"][i]})
+            al.log_metric("training_score", 0.8)
+    code, out, _ = cli(capsys, "ls")
+    header, _ = _table(out)
+    params = [h for h in header if h.startswith("params.")]
+    assert params[0].endswith("imputer__strategy") and params[1] == "params.preprocessor", header
+
 def test_ls_fits_the_terminal_and_names_what_it_left_out(capsys, store, monkeypatch):
     for i in range(2):
         with al.start_run(name=f"a-rather-long-run-name-that-ends-with-its-number-{i}", **QUIET):

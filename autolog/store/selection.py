@@ -30,6 +30,7 @@ _TRAIN_WORDS = frozenset({"train", "training", "trn"})
 _SPLIT = re.compile(r"[^a-z]+")
 # Params that identify rather than configure (dataset digests, ids, paths of temp files).
 _ID_PARAM = re.compile(r"(^|[._-])(digest|sha256|hash|uuid|run_id|id)$", re.IGNORECASE)
+LONG_VALUE = 40  # characters: a param value longer than this is a poor default column
 
 
 def _leaf(key: str) -> str:
@@ -126,7 +127,7 @@ def varying_params(runs: Sequence[Any], include_ids: bool = False) -> list[str]:
     different frameworks would otherwise "differ" in every param. Keys only child runs
     have are left out (see :func:`top_level`), and so are digests and ids unless
     ``include_ids``: they tell runs apart without saying how they differ. ``dataset.*``
-    params come after the model's own.
+    params come after the model's own, and values longer than ``LONG_VALUE`` after short ones.
     """
     base = top_level(runs)
     if len(base) < 2:
@@ -138,9 +139,10 @@ def varying_params(runs: Sequence[Any], include_ids: bool = False) -> list[str]:
             values.setdefault(key, set()).add(value)
             counts[key] += 1
     out = [k for k, v in values.items() if len(v) > 1 and (include_ids or not _ID_PARAM.search(k))]
-    # What the data was (dataset.* shape, dtype) after how the model was configured: every run logs
-    # both, and a narrow terminal should drop the data's description first.
-    return sorted(out, key=lambda k: (k.startswith("dataset."), -counts[k], k))
+    # What the data was (dataset.* shape, dtype) after how the model was configured, and long values
+    # (reprs of nested estimators and step lists, whose nested a__b params show the difference) after
+    # short ones: a narrow terminal drops those columns first.
+    return sorted(out, key=lambda k: (k.startswith("dataset."), max(map(len, values[k])) > LONG_VALUE, -counts[k], k))
 
 
 AXIS_TAG_PREFIX = "autolog.axis."
