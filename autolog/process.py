@@ -130,10 +130,10 @@ def run_exit_steps(timeout: float | None = None) -> None:
     global _exit_deadline, _exited_pid, _running
     if _exited_pid == _pid:
         return
+    _running = True  # first: a SIGTERM arriving from here on waits for the steps
     _exited_pid = _pid
-    _exit_deadline = time.monotonic() + (exit_timeout() if timeout is None else timeout)
-    _running = True
     try:
+        _exit_deadline = time.monotonic() + (exit_timeout() if timeout is None else timeout)
         for _order, name, fn in list(_exit_steps):
             try:
                 fn()
