@@ -235,7 +235,8 @@ class BatchWriter:
         succeeds again.
         """
         self.ensure_thread()
-        self._wake.set()
+        if not self._wake.is_set():  # Event.set takes a lock: once per wake-up, not on every call until the writer runs
+            self._wake.set()
         if not self._full(queue):
             return
         if not self._refusing:
