@@ -37,6 +37,7 @@ CHILD_ENV = {
     "DO_NOT_TRACK": "1",
     "TF_CPP_MIN_LOG_LEVEL": "3",
     "PYTHONWARNINGS": "ignore",
+    "KERAS_BACKEND": "torch",  # the only Keras backend installed (never TensorFlow)
 }
 
 
