@@ -154,7 +154,7 @@ print("run", run.id, flush=True)
 
 @fork_only
 def test_forked_child_exiting_normally_never_ends_the_parents_run(store):
-    proc = script(FORK_EXIT, store.root, AUTOLOG_SYSTEM_METRICS_INTERVAL="0.2")
+    proc = script(FORK_EXIT, store.root, AUTOLOG_SYSTEM_METRICS_INTERVAL="0.2", AUTOLOG_EXIT_TIMEOUT="30")
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     lines = dict(line.split(" ", 1) for line in out.splitlines())
@@ -162,7 +162,7 @@ def test_forked_child_exiting_normally_never_ends_the_parents_run(store):
     assert lines["child-exit"] == "0"
     assert lines["after-child"] == "RUNNING None 101"  # the child's points arrived; the run was not ended
     run = store.get_run(lines["run"])
-    assert run.status == "FINISHED"  # ended once, by the parent's exit
+    assert run.status == "FINISHED", err  # ended once, by the parent's exit
     assert "not finished when the process exited" not in run.tags.get("capture.failed", "")
 
 

@@ -23,11 +23,15 @@ import os
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog import env, process
 from autolog import reporting as safety
-from autolog.secrets import redact_argv, scrub, scrub_diff, strip_userinfo
+from autolog.capture import installed
+from autolog.secrets import redact_argv, scrub, scrub_diff
+
+if TYPE_CHECKING:
+    from autolog.tracking.run import ActiveRun
 
 # json, platform, subprocess, importlib.metadata... are imported inside the capture thread:
 # importing them here would put their cost on `import autolog` or on the first run start.
@@ -39,13 +43,6 @@ ENV_ALLOWLIST = (
     "TF_DETERMINISTIC_OPS", "KERAS_BACKEND", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
     "WORLD_SIZE", "RANK", "LOCAL_RANK",
 )
-# Tag suffix -> distribution name, for every framework autolog integrates (plus the array stack).
-FRAMEWORKS = {
-    "torch": "torch", "keras": "keras", "tensorflow": "tensorflow", "sklearn": "scikit-learn",
-    "xgboost": "xgboost", "lightgbm": "lightgbm", "lightning": "lightning",
-    "pytorch_lightning": "pytorch-lightning", "tensorboard": "tensorboard", "jax": "jax",
-    "numpy": "numpy", "pandas": "pandas", "mlflow": "mlflow", "autolog": "autolog",
-}
 MAX_TAG = 8000
 # Failures we expect from the environment (vcs.CaptureError is a RuntimeError); anything
 # else is our bug, raised at the run's end in strict mode.
@@ -54,8 +51,6 @@ EXPECTED = (RuntimeError, OSError, ValueError, UnicodeError, ImportError, Lookup
 # Credentials: one policy for params, tags, command lines and diffs lives in autolog.secrets.
 
 
-_cache: dict[str, Any] = {}
-_cache_lock = threading.Lock()
 _captures: dict[str, Capture] = {}
 
 
@@ -64,7 +59,7 @@ def capture_timeout() -> float:
     return env.number(env.AUTOLOG_CAPTURE_TIMEOUT, 5.0)
 
 
-def start(run: Any) -> Capture:
+def start(run: ActiveRun) -> Capture:
     """Snapshot the process now and capture the rest in a background thread; return the capture."""
     capture = Capture(run, snapshot())
     run.add_end_hook(capture.wait)
@@ -130,7 +125,7 @@ def search_dir(snap: dict[str, Any]) -> str | None:
 class Capture:
     """One run's environment capture: gathered in a thread, written to the run once."""
 
-    def __init__(self, run: Any, snap: dict[str, Any]) -> None:
+    def __init__(self, run: ActiveRun, snap: dict[str, Any]) -> None:
         self.run = run
         self.snap = snap
         self.tags: dict[str, str] = {}
@@ -193,11 +188,11 @@ class Capture:
 
     def _system(self) -> None:
         # Constant for the process (platform.platform() alone reads the interpreter binary).
-        self.tags.update(_cached("system", lambda: _env_cached("system", _system_tags)))
-        self.tags["user"] = _user()  # from the environment: not cached with the machine's tags
+        self.tags.update(installed.cached("system", lambda: installed.env_cached("system", installed.system_tags)))
+        self.tags["user"] = installed.user()  # from the environment: not cached with the machine's tags
 
     def _versions(self) -> None:
-        self.tags.update(_cached("versions", lambda: _env_cached("versions", _framework_versions)))
+        self.tags.update(installed.cached("versions", lambda: installed.env_cached("versions", installed.framework_versions)))
 
     def _git(self) -> None:
         from autolog.capture.vcs import CaptureError, git_state
@@ -217,7 +212,7 @@ class Capture:
         # A script runs the code read at its start: one git query per folder and process.
         # Notebooks and shells change code between runs, so they ask git every time.
         live = entry in ("notebook", "interactive")
-        state = query() if live else _cached(f"git:{base}:{store_root}", query)
+        state = query() if live else installed.cached(f"git:{base}:{store_root}", query)
         self.repo_root = state.root
         self.failed += state.failed
         self.tags.update(state.tags)
@@ -234,12 +229,12 @@ class Capture:
         if root:
             from autolog.capture.vcs import dvc_hashes
 
-            hashes, failed = _cached(f"dvc:{root}", lambda: dvc_hashes(root, use_git=self.repo_root is not None))
+            hashes, failed = installed.cached(f"dvc:{root}", lambda: dvc_hashes(root, use_git=self.repo_root is not None))
             self.failed += failed
             self.tags.update({f"dvc.{path}": value for path, value in hashes.items()})
 
     def _requirements(self) -> None:
-        text = _cached("requirements", lambda: _env_cached("requirements", requirements))
+        text = installed.cached("requirements", lambda: installed.env_cached("requirements", installed.requirements))
         self.artifacts[f"{ARTIFACT_DIR}/requirements.txt"] = text.encode("utf-8")
 
     def _hardware(self) -> None:
@@ -247,7 +242,7 @@ class Capture:
 
         from autolog.capture.system import hardware
 
-        info = _cached("hardware", lambda: _env_cached("hardware", hardware))
+        info = installed.cached("hardware", lambda: installed.env_cached("hardware", hardware))
         self.artifacts[f"{ARTIFACT_DIR}/hardware.json"] = json.dumps(info, indent=2, sort_keys=True).encode("utf-8")
         if info.get("gpu_error"):
             self.failed.append(f"hardware.gpus: {info['gpu_error']}")
@@ -274,7 +269,7 @@ class Capture:
         except EXPECTED as exc:
             safety.warn_once("capture-tags", f"autolog: could not record the environment of run {self.run.id[:8]}: {exc}")
 
-    def wait(self, run: Any = None, status: str | None = None) -> None:
+    def wait(self, run: ActiveRun | None = None, status: str | None = None) -> None:
         """End hook: wait (bounded) for the capture, then write whatever it has.
 
         Runs that autolog made for a fit (``run.wait_for_capture`` False) do not wait:
@@ -284,6 +279,9 @@ class Capture:
         if self._pid != os.getpid() or (not self.run.wait_for_capture and not self.done.is_set()):
             return
         timeout = capture_timeout()
+        exit_deadline = process.exit_deadline()
+        if exit_deadline is not None:  # at exit: leave half of what is left for the run's own end
+            timeout = min(timeout, max(0.0, (exit_deadline - time.monotonic()) / 2))
         if not self.done.wait(timeout):
             self.failed.append(f"{self.step}: not finished {timeout:g} s after the run ended")
             self.write()
@@ -294,39 +292,6 @@ class Capture:
         if self.error is not None and env.strict():
             error, self.error = self.error, None
             raise error
-
-
-def _system_tags() -> dict[str, str]:
-    import platform
-    import socket
-
-    tags: dict[str, str] = {"user": _user()}
-    tags["host"] = socket.gethostname()
-    tags["python.version"] = platform.python_version()
-    tags["python.executable"] = sys.executable
-    tags["platform"] = platform.platform()
-    return tags
-
-
-def _user() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry (containers): not worth a failure tag
-        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
-
-
-def _framework_versions() -> dict[str, str]:
-    from importlib import metadata
-
-    found: dict[str, str] = {}
-    for tag, dist in FRAMEWORKS.items():
-        try:
-            found[f"version.{tag}"] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
 
 
 def _relative(path: str, root: str | None) -> str:
@@ -349,91 +314,6 @@ def _clip(text: str) -> str:
     return text if len(text) <= MAX_TAG else text[: MAX_TAG - 15] + "... [truncated]"
 
 
-def _cached(name: str, compute) -> Any:
-    # Installed packages and hardware do not change within a process; sweeps pay once.
-    with _cache_lock:
-        if name not in _cache:
-            _cache[name] = compute()
-        return _cache[name]
-
-
-def _env_cached(name: str, compute) -> Any:
-    """``compute()`` once per environment, not once per process: kept in a small JSON file.
-
-    The key is the interpreter, the machine, the visible GPUs and the modification times of
-    the site-packages folders (installing, upgrading or removing a package changes them), so
-    a changed environment is read again. Same content, same bytes: the run store keeps one
-    copy of the artifact for every run of that environment. Unreadable or unwritable cache
-    files only cost the computation.
-    """
-    import hashlib
-    import json
-
-    folders = sorted({p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages") and os.path.isdir(p)})
-    try:
-        stamp = [name, sys.executable, sys.version, os.uname().nodename, os.environ.get("CUDA_VISIBLE_DEVICES", "-")]
-        stamp += [f"{p}:{os.stat(p).st_mtime_ns}" for p in folders]
-    except (OSError, AttributeError):
-        return compute()
-    key = hashlib.sha256("\n".join(stamp).encode("utf-8")).hexdigest()[:24]
-    folder = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "autolog")
-    path = os.path.join(folder, f"{name}-{key}.json")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)["value"]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    value = compute()
-    try:
-        os.makedirs(folder, exist_ok=True)
-        partial = f"{path}.{os.getpid()}.tmp"
-        with open(partial, "w", encoding="utf-8") as fh:
-            json.dump({"value": value}, fh)
-        os.replace(partial, path)  # readers see the old file or the whole new one
-    except (OSError, TypeError, ValueError):
-        pass
-    return value
-
-
-def requirements() -> str:
-    """The installed distributions as a pip requirements file (from ``importlib.metadata``, no pip)."""
-    import platform
-    from importlib import metadata
-
-    lines: dict[str, str] = {}
-    for dist in metadata.distributions():
-        name = dist.metadata["Name"] if dist.metadata else None
-        if not name:
-            continue
-        key = name.lower().replace("_", "-").replace(".", "-")
-        if key in lines:  # the first one on sys.path is the one Python imports
-            continue
-        lines[key] = _requirement_line(dist, name)
-    header = (
-        f"# Installed distributions of {sys.executable} (Python {platform.python_version()}), "
-        f"captured by autolog on {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
-    )
-    return header + "\n".join(lines[k] for k in sorted(lines)) + "\n"
-
-
-def _requirement_line(dist: Any, name: str) -> str:
-    import json
-
-    try:
-        direct = json.loads(dist.read_text("direct_url.json") or "null")
-    except (ValueError, OSError):
-        direct = None
-    if isinstance(direct, dict):
-        url = strip_userinfo(str(direct.get("url", "")))  # pip must be able to use it
-        vcs = direct.get("vcs_info")
-        if isinstance(vcs, dict) and vcs.get("commit_id"):
-            return f"{name} @ {vcs.get('vcs', 'git')}+{url}@{vcs['commit_id']}"
-        if (direct.get("dir_info") or {}).get("editable"):
-            # A local checkout: pip cannot fetch it, so say where it came from instead.
-            return f"# {name}=={dist.version}  (editable install from {url})"
-    return f"{name}=={dist.version}"
-
-
 def capture_of(run_id: str) -> Capture | None:
     """The capture still running for ``run_id`` (tests and run end use it)."""
     return _captures.get(run_id)
@@ -450,9 +330,7 @@ def _finish_at_exit() -> None:
 
 def _reset_in_child() -> None:
     # The parent's capture threads do not exist in a forked child; their runs are the parent's.
-    global _cache_lock
     _captures.clear()
-    _cache_lock = threading.Lock()
 
 
 process.on_exit("finish environment captures", _finish_at_exit, process.FINISH_CAPTURES)
