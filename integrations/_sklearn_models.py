@@ -26,11 +26,13 @@ from typing import Any
 from autolog import process
 from autolog.patching.models import save_model_files, versions_of
 from autolog.reporting import report
+from autolog.store import pending
 
 NAME = "sklearn"
 MAX_PENDING = 8  # snapshots waiting at most; a faster producer waits (memory stays bounded)
 EXIT_ORDER = 35  # after runs end (10) and the writers' final flush (30): metrics are durable first
 EXIT_WAIT = 5.0  # seconds, when the process gave no exit deadline
+READ_WAIT = 30.0  # seconds a store read of a run waits for that run's model (a first skops import takes seconds)
 
 _cond = threading.Condition()
 _queue: collections.deque[tuple[Any, bytes, str]] = collections.deque()
@@ -194,5 +196,13 @@ def _forget_parent_saves() -> None:
     _worker = None
 
 
+def _wait_for_run(run_id: str) -> None:
+    # Store reads (list_artifacts, artifact_file) of a run wait for its model, except on the
+    # thread that writes it; bounded, so a stuck save never hangs a read.
+    if threading.current_thread() is not _worker:
+        wait_for_models(run_id, timeout=READ_WAIT)
+
+
+pending.add_waiter(_wait_for_run)
 process.on_exit("sklearn-models", _at_exit, EXIT_ORDER)
 process.on_fork_child("sklearn-models", _forget_parent_saves)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from autolog.errors import ArtifactNotFound, InvalidArgument, InvalidFilter, InvalidType, RunNotFound
-from autolog.store import series
+from autolog.store import pending, series
 from autolog.store.artifacts import check_stored, safe_artifact_path
 from autolog.store.base import Artifact, Experiment, Metric, MetricPoint, Run
 from autolog.store.query import compile_filter, compile_order_by
+
+if TYPE_CHECKING:
+    from autolog.store.artifacts import BlobRepository
 
 
 def _by_one_metric(order_by: Sequence[str] | str | None) -> tuple[str, str] | None:
@@ -35,6 +40,13 @@ _RUN_COLUMNS = (
 
 class RunReader:
     """Mixin with every read query; the class using it provides ``_conn`` and ``blobs``."""
+
+    if TYPE_CHECKING:  # provided by SQLiteStore and Housekeeping
+        root: str
+        blobs: BlobRepository
+
+        def _conn(self) -> sqlite3.Connection: ...
+        def resolve_run_id(self, run_id: str, include_deleted: bool = True) -> str: ...
 
     def _flush_own_writes(self) -> None:
         # Reads see what this process logged: points still queued are written first.
@@ -109,7 +121,7 @@ class RunReader:
         if conditions:
             sql += " WHERE " + " AND ".join(conditions)
         top = _by_one_metric(order_by) if max_results is not None else None
-        if top is not None:
+        if top is not None and max_results is not None:
             # Top-N by one metric: walk the (key, value) index in order and stop after N; runs
             # without the value sort last, so when fewer than N have it the general query runs.
             key, direction = top
@@ -225,6 +237,7 @@ class RunReader:
     def list_artifacts(self, run_id: str, prefix: str = "") -> list[Artifact]:
         """Artifacts of a run (optionally only those under the folder ``prefix``), sorted by path."""
         run_id = self.resolve_run_id(run_id)
+        pending.wait_for(run_id)  # a model this process is still saving in the background
         rows = self._conn().execute("SELECT path, size, sha256 FROM artifacts WHERE run_id = ? ORDER BY path", (run_id,)).fetchall()
         for path, _size, sha in rows:  # the store may have been edited by someone else
             check_stored(run_id, path, sha)
@@ -243,6 +256,7 @@ class RunReader:
     def artifact_file(self, run_id: str, path: str) -> str:
         """Local path of the stored content of artifact ``path`` (read-only; do not modify)."""
         run_id = self.resolve_run_id(run_id)
+        pending.wait_for(run_id)
         path = safe_artifact_path(path)
         row = self._conn().execute("SELECT sha256 FROM artifacts WHERE run_id = ? AND path = ?", (run_id, path)).fetchone()
         if row is None:

@@ -662,6 +662,37 @@ def test_script_exit_waits_for_the_model(tmp_path):
 
 
 
+
+def _slow_to_save(base):
+    """A picklable subclass of ``base`` whose serialization is slow on the background saving thread only."""
+
+    def __getstate__(self):
+        import time
+
+        if threading.current_thread().name == "autolog-sklearn-models":
+            time.sleep(0.5)
+        return base.__getstate__(self)
+
+    cls = type(f"SlowToSave{base.__name__}", (base,), {"__getstate__": __getstate__, "__module__": __name__})
+    globals()[cls.__name__] = cls  # found by pickle, so the save happens in the background
+    return cls
+
+
+def test_artifacts_read_right_after_the_user_run_include_the_model(store, data):
+    # MLflow's test_estimator: `with start_run(): fit()`, then list_artifacts has "model".
+    # The model is saved in the background, so reads of that run wait for it.
+    from sklearn.linear_model import LogisticRegression
+
+    SlowLogisticRegression = _slow_to_save(LogisticRegression)
+    X_train, _, y_train, _ = data
+    autolog()
+    with al.start_run() as run:
+        SlowLogisticRegression().fit(X_train, y_train)
+    assert "model/model.skops" in {a.path for a in store.list_artifacts(run.id)}
+    with al.start_run() as run2:
+        SlowLogisticRegression().fit(X_train, y_train)
+    assert store.artifact_file(run2.id, "model/meta.json")
+
 def test_model_saving_at_exit_survives_temp_folder_cleanup(tmp_path):
     # From sklearn's ColumnTransformer example: the search that ends the script was still being
     # saved when the interpreter exited, and weakref's exit hook (registered by the first
