@@ -35,7 +35,7 @@ What a run gets:
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog.integrations._boosting import Adapter, Engine, Session
 from autolog.integrations._boosting_parts import argument, callable_names, csr_digest, feature_names, metric_goal, pick_leaves, tidy_number
@@ -43,6 +43,10 @@ from autolog.patching.datasets import log_dataset
 from autolog.patching.engine import Call
 from autolog.patching.models import model_file, resolve_store, save_model_files, versions_of
 from autolog.patching.plugins import Integration, integration_autolog
+
+if TYPE_CHECKING:
+    from autolog.patching.lifecycle import FitRun
+    from autolog.tracking.run import ActiveRun
 
 NAME = "xgboost"
 IMPORTANCE_TYPES = ("weight", "gain", "cover", "total_gain", "total_cover")
@@ -154,7 +158,7 @@ class XGBoostAdapter(Adapter):
                 params.setdefault(f"cv.{name}" if name in ("seed", "metrics") else name, value)
         return params
 
-    def log_data(self, fit_run: Any, dtrain: Any) -> None:
+    def log_data(self, fit_run: FitRun, dtrain: Any) -> None:
         rows, cols = dtrain.num_row(), dtrain.num_col()
         found = {"dataset.train.shape": f"{rows}x{cols}"}
         if type(dtrain).__name__ == "DMatrix" and rows * cols <= DIGEST_LIMIT:
@@ -205,15 +209,23 @@ class XGBoostAdapter(Adapter):
         return {k: tidy_number(str(v)) for k, v in found.items()}
 
     def importances(self, booster: Any) -> dict[str, dict[str, float]]:
-        names = feature_names(booster.feature_names, booster.num_features())
-        return {kind: {_name(key, names): float(value) for key, value in booster.get_score(importance_type=kind).items()
-                       if not isinstance(value, list)} for kind in IMPORTANCE_TYPES}
+        from xgboost.core import XGBoostError
 
-    def save_model(self, run: Any, booster: Any, est: Any = None) -> str:
+        names = feature_names(booster.feature_names, booster.num_features())
+        found = {}
+        for kind in IMPORTANCE_TYPES:
+            try:
+                scores = booster.get_score(importance_type=kind)
+            except XGBoostError:  # gblinear defines only "weight"
+                continue
+            found[kind] = {_name(key, names): float(value) for key, value in scores.items() if not isinstance(value, list)}
+        return found
+
+    def save_model(self, run: ActiveRun, booster: Any, est: Any = None) -> str:
         return save_model(run, booster, est)
 
 
-def save_model(run: Any, booster: Any, est: Any = None, artifact_dir: str = "model") -> str:
+def save_model(run: ActiveRun, booster: Any, est: Any = None, artifact_dir: str = "model") -> str:
     """Save a Booster as UBJSON (``model/model.ubj``) with ``meta.json``; return its artifact path."""
     def write(folder: str) -> str:
         booster.save_model(f"{folder}/model.ubj")

@@ -218,6 +218,22 @@ def test_loaded_models_predict_identically_and_importances_are_stored(store, dat
     assert "feature_importance_gain.png" not in paths  # the chart is drawn only on request
 
 
+
+def test_linear_booster_logs_the_importance_it_has(store, dmats):
+    # MLflow's test_xgb_autolog_does_not_throw_if_importance_values_not_supported: gblinear
+    # refuses every importance type but "weight"; that failure hid the model's importances.
+    dtrain, _ = dmats
+    _enable()
+    booster = xgb.train({"booster": "gblinear", "objective": "binary:logistic", "nthread": 1}, dtrain, 5)
+    run_id = al.last_run().id
+    store_ = al.open_store()
+    paths = {a.path for a in store_.list_artifacts(run_id)}
+    assert "model/model.ubj" in paths and "feature_importance.json" in paths
+    with open(store_.artifact_file(run_id, "feature_importance.json"), encoding="utf-8") as fh:
+        logged = json.load(fh)
+    assert set(logged) == {"weight"}
+    assert logged["weight"] == pytest.approx(booster.get_score(importance_type="weight"))
+
 def test_importance_chart_only_with_log_importance_plot(store, dmats):
     pytest.importorskip("matplotlib")
     dtrain, dvalid = dmats
