@@ -13,9 +13,12 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog import env
+
+if TYPE_CHECKING:
+    from types import FrameType
 
 _warned: set[str] = set()
 _lock = threading.Lock()
@@ -53,8 +56,9 @@ def warn_at_user_line(message: str, category: type[Warning] = AutologWarning) ->
     needs Python 3.12); from a thread with no user frame it points at autolog's caller.
     """
     skip = _library_prefixes()
-    frame = sys._getframe(1)
-    first = frame.f_back if frame.f_back is not None else frame
+    caller = sys._getframe(1)
+    first = caller.f_back if caller.f_back is not None else caller
+    frame: FrameType | None = caller
     while frame is not None and (frame.f_code.co_filename.startswith(skip) or frame.f_code.co_filename.startswith("<frozen ")):
         frame = frame.f_back
     frame = frame or first
@@ -74,7 +78,7 @@ def _library_prefixes() -> tuple[str, ...]:
     import autolog
     import autolog.integrations  # installed from its own folder
 
-    folders = {os.path.dirname(os.path.abspath(m.__file__)) for m in (autolog, autolog.integrations, wrapt)}
+    folders = {os.path.dirname(os.path.abspath(m.__file__)) for m in (autolog, autolog.integrations, wrapt) if m.__file__}
     folders |= {sysconfig.get_paths()[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")}
     return tuple(os.path.join(f, "") for f in folders if f)
 
@@ -86,9 +90,17 @@ def report(integration: str, exc: BaseException) -> None:
     warn_once(
         f"error:{integration}",
         f"autolog: the {integration} integration hit an error and stopped logging part of this run; "
-        f"training is not affected ({type(exc).__name__}: {exc})",
+        f"training is not affected ({type(exc).__name__}: {_first_line(exc)})",
     )
     _debug(f"autolog {integration} error", exc)
+
+
+def _first_line(exc: BaseException, limit: int = 300) -> str:
+    # Framework errors carry native stack traces in their message (XGBoostError: 20 lines of
+    # "[bt] (0) libxgboost.so..."): the warning keeps the first line; the "autolog" logger at DEBUG level has it all.
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 def guarded(integration: str) -> Callable[[Callable[..., Any]], Callable[..., None]]:

@@ -45,3 +45,17 @@ def test_integration_error_points_at_the_users_fit(store, monkeypatch):
     ours = [w for w in caught if issubclass(w.category, reporting.AutologWarning)]
     assert ours and all(w.filename == __file__ and w.lineno == _line_of("# USER LINE 2") for w in ours)
     assert "our bug" in str(ours[0].message)
+
+
+def test_integration_error_warning_is_one_line(monkeypatch):
+    # An XGBoostError's message ends in 20 lines of native stack trace ("[bt] (0) libxgboost.so").
+    monkeypatch.setenv("AUTOLOG_STRICT", "0")
+    reporting.reset_warnings()
+    native = "Check failed: importance_type == \"weight\"\nStack trace:\n" + "".join(f"  [bt] ({i}) libxgboost.so\n" for i in range(9))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        reporting.report("xgboost", RuntimeError(native))
+    (warning,) = [w for w in caught if issubclass(w.category, reporting.AutologWarning)]
+    message = str(warning.message)
+    assert "\n" not in message and "[bt]" not in message
+    assert message.endswith('(RuntimeError: Check failed: importance_type == "weight")')
