@@ -109,6 +109,26 @@ def test_multiprocessing_child_points_are_durable_when_join_returns(store):
     assert store.get_run(run.id).status == "FINISHED"
 
 
+def _child_run(queue) -> None:
+    run = al.start_run(**QUIET, name="child-run")  # left open: the child's exit ends it
+    queue.put(run.id)
+    _child_logs(1_000, "own")
+
+
+@fork_only
+def test_a_run_started_in_a_multiprocessing_child_ends_when_the_child_exits(store):
+    ctx = multiprocessing.get_context("fork")
+    ids = ctx.Queue()
+    child = ctx.Process(target=_child_run, args=(ids,))
+    child.start()
+    run_id = ids.get(timeout=60)
+    child.join(60)
+    assert child.exitcode == 0
+    run = store.get_run(run_id)
+    assert run.status == "FINISHED" and run.end_time is not None  # not KILLED: the child ended it through os._exit
+    assert durable(store.db_path, run_id) == 1_000
+
+
 def _task(i: int) -> int:
     _child_logs(500, f"task{i}")
     return i
