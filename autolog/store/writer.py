@@ -234,7 +234,8 @@ class BatchWriter:
         points of the full queue are dropped, and later full queues drop at once until a write
         succeeds again.
         """
-        self.ensure_thread()
+        if self._thread is None:  # is_alive() takes a lock: not on every call past the threshold
+            self.ensure_thread()
         if not self._wake.is_set():  # Event.set takes a lock: once per wake-up, not on every call until the writer runs
             self._wake.set()
         if not self._full(queue):
