@@ -87,6 +87,7 @@ class LockHolder:
         self.proc.stdin.write("release\n")
         self.proc.stdin.close()
         self.proc.wait(30)
+        self.proc.stdout.close()
 
 
 # -- fork children (multiprocessing) ---------------------------------------------------------
@@ -264,6 +265,8 @@ def test_lock_waits_are_bounded_and_the_run_is_written_later(store):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
     assert proc.returncode == 0, err
     assert "Traceback" not in err, err
     assert err.count("could not write") == 1, err  # one warning
