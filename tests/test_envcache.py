@@ -9,7 +9,7 @@ import sys
 import psutil
 
 import autolog as al
-from autolog.capture import environment as envcapture
+from autolog.capture import installed
 from autolog.store import liveness
 
 
@@ -24,20 +24,20 @@ def test_a_cached_value_is_computed_once_until_site_packages_change(tmp_path, mo
         calls.append(1)
         return {"n": len(calls)}
 
-    assert envcapture._env_cached("probe", compute) == {"n": 1}
-    assert envcapture._env_cached("probe", compute) == {"n": 1}  # read back from the file
+    assert installed.env_cached("probe", compute) == {"n": 1}
+    assert installed.env_cached("probe", compute) == {"n": 1}  # read back from the file
     assert len(calls) == 1 and list((tmp_path / "cache" / "autolog").glob("probe-*.json"))
     (site / "newpkg-1.0.dist-info").mkdir()  # an install changes the folder's mtime
     os.utime(site, ns=(os.stat(site).st_atime_ns, os.stat(site).st_mtime_ns + 10**9))
-    assert envcapture._env_cached("probe", compute) == {"n": 2}
+    assert installed.env_cached("probe", compute) == {"n": 2}
 
 
 def test_an_unreadable_cache_file_only_costs_the_computation(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    assert envcapture._env_cached("probe2", lambda: "x") == "x"
+    assert installed.env_cached("probe2", lambda: "x") == "x"
     for path in (tmp_path / "cache" / "autolog").glob("probe2-*.json"):
         path.write_text("{not json")
-    assert envcapture._env_cached("probe2", lambda: "y") == "y"
+    assert installed.env_cached("probe2", lambda: "y") == "y"
 
 
 def test_two_processes_store_one_requirements_blob(tmp_path, store):

@@ -18,7 +18,7 @@ import pytest
 
 import autolog as al
 from autolog.capture import environment as envcapture
-from autolog.capture import vcs
+from autolog.capture import installed, vcs
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="uses POSIX shell scripts and process groups")
 
@@ -97,7 +97,7 @@ class FakeDist:
 
 
 def test_requirement_lines():
-    line = envcapture._requirement_line
+    line = installed.requirement_line
     assert line(FakeDist(None), "pkg") == "pkg==1.2.3"
     editable = FakeDist({"url": "file:///home/me/pkg", "dir_info": {"editable": True}})
     assert line(editable, "pkg") == "# pkg==1.2.3  (editable install from file:///home/me/pkg)"
