@@ -141,8 +141,9 @@ class XGBoostAdapter(Adapter):
         for key in ("early_stopping_rounds", "maximize", "obj", "custom_metric"):
             if kwargs.get(key) is not None:
                 params[key] = callable_names(kwargs[key])
-        if kwargs.get("evals"):
-            params["evals"] = ",".join(str(name) for _, name in kwargs["evals"])
+        evals = argument(call, 3, "evals")  # the demos' xgb.train(param, dtrain, num_round, watchlist)
+        if evals:
+            params["evals"] = ",".join(str(name) for _, name in evals)
         for cb in kwargs.get("callbacks") or ():  # an EarlyStopping callback instead of the argument
             if type(cb).__name__ == "EarlyStopping" and getattr(cb, "rounds", None):
                 params.setdefault("early_stopping_rounds", cb.rounds)

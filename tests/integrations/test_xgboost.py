@@ -60,6 +60,17 @@ def test_train_logs_every_round_of_every_eval_metric(store, dmats):
     assert run.params["dataset.train.shape"] == "200x6" and "dataset.train.digest" in run.params
 
 
+
+def test_evals_passed_by_position_are_logged(store, dmats):
+    # XGBoost's evals_result demo: xgb.train(param, dtrain, num_round, watchlist, ...).
+    dtrain, dvalid = dmats
+    _enable(log_models=False)
+    with pytest.warns(FutureWarning):
+        xgb.train(PARAMS, dtrain, 3, [(dvalid, "eval"), (dtrain, "train")], verbose_eval=False)
+    run = store.get_run(al.last_run().id)
+    assert run.params["evals"] == "eval,train"
+    assert _steps(store, run.id, "eval-logloss") == [0, 1, 2]
+
 def test_last_round_logged_despite_log_every_n_steps(store, dmats):
     dtrain, dvalid = dmats
     _enable(log_models=False, log_every_n_steps=4)
