@@ -7,7 +7,7 @@ and value, so a bad call never leaves half a record behind.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeVar
 
 from autolog.errors import InvalidMetric, InvalidName, InvalidType
 
@@ -130,6 +130,48 @@ def text_value(value: Any, argument: str, limit: int) -> str:
         raise InvalidName(f"{argument} must not contain NUL characters")
     _check_utf8(text, argument)
     return text
+
+
+class CheckedParams(dict):
+    """Params whose keys and values passed ``checked_params``: the run and the store write them as they are."""
+
+
+class CheckedTags(dict):
+    """Tags whose keys and values passed ``checked_tags``: the run and the store write them as they are."""
+
+
+_Checked = TypeVar("_Checked", CheckedParams, CheckedTags)
+_TEXTS: dict[type, tuple[str, str, int]] = {
+    CheckedParams: ("params", "param", MAX_PARAM_LENGTH), CheckedTags: ("tags", "tag", MAX_TAG_LENGTH),
+}
+
+
+def checked_params(params: Any) -> CheckedParams:
+    """Param keys checked and values turned into the text stored, once (see ``checked_texts``)."""
+    return checked_texts(params, CheckedParams)
+
+
+def checked_tags(tags: Any) -> CheckedTags:
+    """Tag keys checked and values turned into the text stored, once (see ``checked_texts``)."""
+    return checked_texts(tags, CheckedTags)
+
+
+def checked_texts(data: Any, record: type[_Checked]) -> _Checked:
+    """Check the keys of a params/tags dict and turn its values into text, into a ``record`` later layers trust.
+
+    A ``record`` passes through as it is, so whoever receives it first (the API, ``ActiveRun``
+    or the store) checks it and nobody checks it again.
+
+    Raises:
+        InvalidType: ``data`` is not a dict, or a key is not a str.
+        InvalidName: a bad key, or a value over the length limit (named).
+    """
+    if isinstance(data, record):
+        return data
+    argument, noun, limit = _TEXTS[record]
+    if not isinstance(data, dict):
+        raise InvalidType(f"{argument} must be a dict, got {type(data).__name__}")
+    return record({check_key(k, f"{noun} key"): text_value(v, f"{noun} {k!r}", limit) for k, v in data.items()})
 
 
 def check_status(status: Any, allowed: tuple[str, ...] = END_STATUSES) -> str:

@@ -356,3 +356,35 @@ def test_fuzz_manual_api_keeps_store_readable(store, other_runs, batch):
         reopened.search_runs(experiment=exp.name)
     for art in reopened.list_artifacts(run.id):
         assert os.path.isfile(reopened.artifact_file(run.id, art.path))
+
+
+@pytest.mark.parametrize("active", [False, True], ids=["implicit run", "active run"])
+def test_params_and_tags_are_checked_once_on_their_way_to_the_store(store, monkeypatch, active):
+    # The API checks and normalizes them into a record; ActiveRun and the store trust it.
+    calls = []
+    real = validation.text_value
+
+    def counting(value, argument, limit):
+        calls.append(argument)
+        return real(value, argument, limit)
+
+    monkeypatch.setattr(validation, "text_value", counting)
+    run = al.start_run(**QUIET) if active else None
+    al.log_params({"lr": 0.1, "depth": 3})
+    al.set_tag("team", "vision")
+    al.log_param("seed", 7)
+    al.end_run()
+    ours = [c for c in calls if c.endswith(("'lr'", "'depth'", "'seed'", "'team'"))]  # not the run's own tags
+    assert sorted(ours) == ["param 'depth'", "param 'lr'", "param 'seed'", "tag 'team'"]
+    rec = store.get_run(run.id if run is not None else store.search_runs()[0].id)
+    assert rec.params == {"lr": "0.1", "depth": "3", "seed": "7"} and rec.tags["team"] == "vision"
+
+
+def test_an_artifact_path_is_normalised_once():
+    # ActiveRun normalises the path; the store receives it normalised and does not parse it again.
+    from autolog.store.artifacts import safe_artifact_path
+
+    first = safe_artifact_path("models//best/./model.pkl")
+    assert first == "models/best/model.pkl" and safe_artifact_path(first) is first
+    with pytest.raises(ValueError, match=r"\.\."):
+        safe_artifact_path("models/../../etc/passwd")

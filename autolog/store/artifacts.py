@@ -19,8 +19,16 @@ INCOMING = ".incoming-"
 INCOMING_MAX_AGE = 3600.0  # seconds after which gc treats a half-written upload as abandoned
 
 
-def safe_artifact_path(path: str, argument: str = "artifact_path") -> str:
-    """Normalise a path inside a run to ``a/b/c``; raise for paths that escape the run."""
+class ArtifactPath(str):
+    """A path inside a run that ``safe_artifact_path`` already normalised: later layers use it as it is."""
+
+    __slots__ = ()
+
+
+def safe_artifact_path(path: str, argument: str = "artifact_path") -> ArtifactPath:
+    """Normalise a path inside a run to ``a/b/c``, once; raise for paths that escape the run."""
+    if isinstance(path, ArtifactPath):
+        return path
     if not isinstance(path, str):
         raise InvalidPath(f"{argument} must be a str, got {type(path).__name__} {path!r}")
     raw = path.replace("\\", "/")
@@ -35,7 +43,7 @@ def safe_artifact_path(path: str, argument: str = "artifact_path") -> str:
         raw.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidPath(f"{argument} must be valid UTF-8 text (no lone surrogates), got {path!r}") from None
-    return posixpath.join(*parts)
+    return ArtifactPath(posixpath.join(*parts))
 
 
 def is_digest(text: object) -> bool:
@@ -157,7 +165,7 @@ class BlobRepository:
     def stale_incoming(self, max_age: float = INCOMING_MAX_AGE) -> list[tuple[str, int]]:
         """Half-written uploads older than ``max_age`` seconds (their writer died), as ``(path, size)``."""
         cutoff = time.time() - max_age
-        found = []
+        found: list[tuple[str, int]] = []
         try:
             names = os.listdir(self.root)
         except OSError:

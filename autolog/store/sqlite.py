@@ -8,6 +8,10 @@ value of every key kept in its own table, so searches never decode histories.
 Opening never takes the write lock when the schema is already there, so readers
 (``autolog ls``, searches) never wait for writers. A folder that cannot be written is
 opened read-only: reads work, writes raise :class:`~autolog.errors.ReadOnlyStore`.
+
+Reads live in ``reader.py`` and deletion/gc in ``housekeeping.py``; this module keeps the
+connections and the whole write path together (about 400 lines), because every write must
+go through the same transaction, busy-timeout and redaction rules.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from autolog import env, process, secrets, validation
@@ -152,6 +156,18 @@ class SQLiteStore(Housekeeping, RunReader):
 
         warn_once(f"store-vanished:{self.db_path}", f"autolog: the store {self.db_path} was deleted or replaced while this process"
                   " writes to it; what it logs from now on goes to the old, unreachable file and is lost")
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection to ``runs.db``, for tables kept next to the runs (sync bookmarks)."""
+        return self._conn()
+
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``) on this thread's connection: commits on success, rolls back on error.
+
+        Raises:
+            ReadOnlyStore: the store is read-only.
+        """
+        return self._tx()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -298,10 +314,10 @@ class SQLiteStore(Housekeeping, RunReader):
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
         """Write params once: re-logging a key with another value raises ParamConflict."""
-        clean = {validation.check_key(k, "param key"): validation.text_value(v, f"param {k!r}", validation.MAX_PARAM_LENGTH) for k, v in params.items()}
-        if not clean:
+        checked = validation.checked_params(params)  # a record the API or ActiveRun checked passes as it is
+        if not checked:
             return
-        clean = secrets.redact_mapping(clean)  # whoever logs them: the user, an integration, the MLflow plugin
+        clean = secrets.redact_mapping(checked)  # whoever logs them: the user, an integration, the MLflow plugin
         with self._tx() as tx:
             keys = list(clean)
             existing: dict[str, str] = {}
@@ -316,9 +332,7 @@ class SQLiteStore(Housekeeping, RunReader):
 
     def set_tags(self, run_id: str, tags: dict[str, Any]) -> None:
         """Set (or overwrite) tags of a run."""
-        clean = secrets.redact_mapping(
-            {validation.check_key(k, "tag key"): validation.text_value(v, f"tag {k!r}", validation.MAX_TAG_LENGTH) for k, v in tags.items()}
-        )
+        clean = secrets.redact_mapping(validation.checked_tags(tags))  # checked once, wherever it entered
         if clean:
             with self._tx() as tx:
                 tx.executemany("INSERT OR REPLACE INTO tags VALUES (?, ?, ?)", [(run_id, k, v) for k, v in clean.items()])

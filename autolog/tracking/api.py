@@ -328,12 +328,8 @@ def _run_for(check: Callable[[], Any]) -> ActiveRun:
     return run
 
 
-def _check_dict(data: Any, argument: str, key_argument: str, limit: int) -> None:
-    if not isinstance(data, dict):
-        raise InvalidType(f"{argument} must be a dict, got {type(data).__name__}")
-    for key, value in data.items():
-        validation.check_key(key, key_argument)
-        validation.text_value(value, f"{key_argument} {key!r}", limit)
+def _checked() -> None:
+    """The ``check`` of ``_run_for`` for a record validated before the run was chosen."""
 
 
 def _check_file(path: Any, argument: str, folder: bool = False) -> None:
@@ -360,22 +356,27 @@ def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
 def log_param(key: str, value: Any) -> None:
     """Log one param into the active run; params are written once."""
     validation.check_key(key, "param key")  # before {key: value}: an unhashable key must not raise TypeError
-    _run_for(lambda: _check_dict({key: value}, "params", "param key", validation.MAX_PARAM_LENGTH)).log_param(key, value)
+    record = validation.checked_params({key: value})
+    _run_for(_checked).log_params(record)
 
 
 def log_params(params: dict[str, Any]) -> None:
     """Log several params into the active run, all or nothing."""
-    _run_for(lambda: _check_dict(params, "params", "param key", validation.MAX_PARAM_LENGTH)).log_params(params)
+    record = validation.checked_params(params)
+    _run_for(_checked).log_params(record)
 
 
 def set_tag(key: str, value: Any) -> None:
     """Set a tag on the active run."""
-    _run_for(lambda: _check_dict({key: value}, "tags", "tag key", validation.MAX_TAG_LENGTH)).set_tag(key, value)
+    validation.check_key(key, "tag key")  # before {key: value}: an unhashable key must not raise TypeError
+    record = validation.checked_tags({key: value})
+    _run_for(_checked).set_tags(record)
 
 
 def set_tags(tags: dict[str, Any]) -> None:
     """Set several tags on the active run."""
-    _run_for(lambda: _check_dict(tags, "tags", "tag key", validation.MAX_TAG_LENGTH)).set_tags(tags)
+    record = validation.checked_tags(tags)
+    _run_for(_checked).set_tags(record)
 
 
 def log_artifact(local_path: str | os.PathLike, artifact_path: str | None = None) -> Artifact:

@@ -156,14 +156,13 @@ class ActiveRun:
 
     def log_param(self, key: str, value: Any) -> None:
         """Write one param (written once: another value for the same key raises ParamConflict)."""
-        self.log_params({validation.check_key(key, "param key"): value})
+        self.log_params(validation.checked_params({validation.check_key(key, "param key"): value}))
 
     def log_params(self, params: dict[str, Any]) -> None:
         """Write several params in one transaction, all or nothing."""
-        if not isinstance(params, dict):
-            raise validation.InvalidType(f"params must be a dict, got {type(params).__name__}")
-        self._store_call(f"params {_names(params)} of run {self.id[:8]}", self.store.log_params, self.id, params)
-        self._params.update({k: str(v) for k, v in params.items()})
+        record = validation.checked_params(params)  # once: the store trusts the record
+        self._store_call(f"params {_names(record)} of run {self.id[:8]}", self.store.log_params, self.id, record)
+        self._params.update(record)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set one tag (tags may change)."""
@@ -171,9 +170,8 @@ class ActiveRun:
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         """Set several tags in one transaction."""
-        if not isinstance(tags, dict):
-            raise validation.InvalidType(f"tags must be a dict, got {type(tags).__name__}")
-        self._store_call(f"tags {_names(tags)} of run {self.id[:8]}", self.store.set_tags, self.id, tags)
+        record = validation.checked_tags(tags)  # once: the store trusts the record
+        self._store_call(f"tags {_names(record)} of run {self.id[:8]}", self.store.set_tags, self.id, record)
 
     def log_artifact(self, local_path: str | os.PathLike, artifact_path: str | None = None) -> Artifact:
         """Store a file under ``artifact_path/`` (a folder inside the run; default: the top)."""
