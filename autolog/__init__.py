@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from autolog.capture.seeding import seed_everything  # also registers environment capture and system metrics
 from autolog.errors import AutologError
-from autolog.patching.plugins import autolog
+from autolog.patching.activation import autolog
 from autolog.tracking.api import (
     active_run,
     end_run,

@@ -70,10 +70,10 @@ def _autolog_threads(grace: float = 5.0) -> list[str]:
 
 def _disable_autolog() -> list:
     """Disable every integration; return the patches still applied afterwards (should be none)."""
-    plugins = sys.modules.get("autolog.patching.plugins")
-    if plugins is None:
+    activation = sys.modules.get("autolog.patching.activation")
+    if activation is None:
         return []
-    plugins.autolog(disable=True)
+    activation.autolog(disable=True)
     from autolog.patching.engine import REGISTRY
 
     return REGISTRY.patched()

@@ -18,7 +18,7 @@ import pytest
 
 import autolog
 from autolog import reporting as safety
-from autolog.patching import options, plugins
+from autolog.patching import activation, options, plugins
 from autolog.patching.engine import REGISTRY, safe_wrapper
 from autolog.patching.plugins import GROUP, Integration
 from autolog.reporting import AutologWarning
@@ -200,20 +200,20 @@ def test_register_rejects_non_integration():
 def test_per_integration_options_win(make_fake, order):
     fake = make_fake()
     if order == "integration_first":
-        plugins.enable_integration(fake.name, log_models=False)
+        activation.enable_integration(fake.name, log_models=False)
         autolog.autolog(log_models=True, only=[fake.name])
     else:
         autolog.autolog(log_models=True, only=[fake.name])
-        plugins.enable_integration(fake.name, log_models=False)
+        activation.enable_integration(fake.name, log_models=False)
     assert options.get(fake.name, "log_models") is False
     assert options.get("some_other", "log_models") is True
-    plugins.disable_integration(fake.name)
+    activation.disable_integration(fake.name)
     assert options.get(fake.name, "log_models") is True  # disabling forgets the overrides
 
 
 def test_enable_integration_unknown_name():
     with pytest.raises(ValueError, match="nope_fw"):
-        plugins.enable_integration("nope_fw")
+        activation.enable_integration("nope_fw")
 
 
 def test_missing_framework_warns_and_stays_disabled(make_fake):

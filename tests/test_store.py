@@ -241,7 +241,7 @@ def test_run_of_dead_process_reads_killed(store):
 
 def test_run_of_other_host_keeps_recorded_status(store):
     run = store.create_run("e", "remote")
-    with store._tx() as tx:
+    with store.transaction() as tx:
         tx.execute("UPDATE runs SET host = 'elsewhere', pid = 999999 WHERE id = ?", (run.id,))
     assert store.get_run(run.id).status == "RUNNING"
     store.end_run(run.id, "FINISHED")
@@ -260,7 +260,7 @@ def test_store_path_forms(tmp_path):
 
 
 def test_wal_mode(store):
-    assert store._conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.connection().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_reopen_run_resumes(store):
@@ -290,12 +290,12 @@ def test_delete_run_cascades_only_when_asked(store):
 
 
 def test_opening_an_existing_store_is_a_read(store):
-    assert store._conn().execute("PRAGMA user_version").fetchone()[0] >= 1
+    assert store.connection().execute("PRAGMA user_version").fetchone()[0] >= 1
     # A store written before user_version existed keeps its version in meta: still current, nothing rewritten.
-    with store._tx() as tx:
+    with store.transaction() as tx:
         tx.execute("PRAGMA user_version = 0")
     before = os.stat(store.db_path).st_mtime_ns, os.path.getsize(store.db_path + "-wal")
     again = SQLiteStore(store.root)
-    assert again._conn().execute("PRAGMA user_version").fetchone()[0] == 0
+    assert again.connection().execute("PRAGMA user_version").fetchone()[0] == 0
     assert (os.stat(store.db_path).st_mtime_ns, os.path.getsize(store.db_path + "-wal")) == before
     again.close()

@@ -304,7 +304,7 @@ def test_opening_a_new_store_waits_for_a_lock_instead_of_failing(tmp_path):
     holder = hold_lock(db, 2)
     try:
         opened = SQLiteStore(str(root))
-        assert opened._conn().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert opened.connection().execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert opened.list_experiments() == []
     finally:
         holder.wait(timeout=60)
@@ -397,7 +397,7 @@ def test_tampered_artifact_records_are_refused(store, tmp_path):
     good_sha = store.list_artifacts(run.id)[0].sha256
     dst = tmp_path / "dst"
     for path, sha in [("../../escaped.txt", good_sha), ("ok2.txt", str(secret)), ("a/\x1bb", good_sha), ("/abs.txt", good_sha)]:
-        with store._tx() as tx:
+        with store.transaction() as tx:
             tx.execute("DELETE FROM artifacts WHERE run_id = ? AND path != 'ok.txt'", (run.id,))
             tx.execute("INSERT INTO artifacts VALUES (?, ?, ?, 4, 0)", (run.id, path, sha))
         with pytest.raises(CorruptArtifact) as info:
@@ -421,7 +421,7 @@ def test_sync_refuses_a_tampered_digest(store, tmp_path):
     run = store.create_run("e", "tampered")
     store.log_artifact_bytes(run.id, b"fine", "ok.txt")
     store.end_run(run.id, "FINISHED")
-    with store._tx() as tx:
+    with store.transaction() as tx:
         tx.execute("UPDATE artifacts SET sha256 = ? WHERE run_id = ?", (str(secret), run.id))
     proc = cli("--store", store.root, "sync", "--to", f"sqlite:///{tmp_path / 'mlflow.db'}", timeout=300)
     assert proc.returncode != 0
@@ -499,12 +499,12 @@ def test_close_closes_every_threads_connection_and_store_is_a_context_manager(tm
     with al.open_store(root) as store:
         store.create_run("e", "r")
         conns = []
-        threads = [threading.Thread(target=lambda: conns.append(store._conn()) or store.list_experiments()) for _ in range(3)]
+        threads = [threading.Thread(target=lambda: conns.append(store.connection()) or store.list_experiments()) for _ in range(3)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        conns.append(store._conn())
+        conns.append(store.connection())
         assert len({id(c) for c in conns}) == 4
     for conn in conns:
         with pytest.raises(sqlite3.ProgrammingError):

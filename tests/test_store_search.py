@@ -45,7 +45,7 @@ def test_top_n_by_one_metric_matches_the_general_plan(store, monkeypatch, order,
 
 def test_the_index_plan_is_used_for_a_top_n_by_one_metric(store):
     _fill(store, 10)
-    conn = store._conn()
+    conn = store.connection()
     plan = conn.execute("EXPLAIN QUERY PLAN SELECT m.run_id FROM latest_metrics m WHERE m.key = ? AND m.value IS NOT NULL"
                         " ORDER BY m.value, m.run_id LIMIT 3", ["score"]).fetchall()
     assert any("latest_by_key_value" in str(row) for row in plan)

@@ -298,7 +298,7 @@ def test_server_down_is_a_quick_clear_error(store, capsys, monkeypatch):
     assert rc == 1 and time.monotonic() - started < 10
     assert "cannot reach the MLflow server http://127.0.0.1:" in err
     assert "hunter2" not in err
-    conn = store._conn()
+    conn = store.connection()
     assert conn.execute("SELECT COUNT(*) FROM sync_runs").fetchone()[0] == 0 if _has_table(conn) else True
 
 

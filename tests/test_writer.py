@@ -72,7 +72,7 @@ def test_batches_are_few_transactions(store):
     with al.start_run(**QUIET, name="batched") as run:
         for i in range(5_000):
             al.log_metric("loss", float(i), step=i)
-    chunks = store._conn().execute("SELECT COUNT(*) FROM metric_chunks WHERE run_id = ?", (run.id,)).fetchone()[0]
+    chunks = store.connection().execute("SELECT COUNT(*) FROM metric_chunks WHERE run_id = ?", (run.id,)).fetchone()[0]
     assert store.count_points(run.id) == 5_000
     assert chunks < 100  # not one row per point
 

@@ -14,7 +14,7 @@ import os
 import random
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog import env
 from autolog import reporting as safety
@@ -22,6 +22,9 @@ from autolog.capture import environment as envcapture
 from autolog.capture import system as sysmetrics
 from autolog.errors import InvalidName, InvalidType, ParamConflict
 from autolog.tracking import api
+
+if TYPE_CHECKING:
+    from autolog.tracking.run import ActiveRun
 
 SEED_MAX = 2**32 - 1  # NumPy's legacy global state takes seeds in [0, 2**32)
 # Seeded in this order, so that Keras (which re-seeds the others) comes last.
@@ -206,7 +209,7 @@ class _ImportSeeder:
         finally:
             self._busy.on = False
         if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = _SeedingLoader(spec.loader, self)
+            spec.loader = _SeedingLoader(spec.loader, self)  # type: ignore[assignment]  # a Loader by duck typing
         return spec
 
     def imported(self, module: Any) -> None:
@@ -270,7 +273,7 @@ _import_seeder = _ImportSeeder()
 
 
 # -- run start -------------------------------------------------------------------------
-def _on_run_start(run: Any, options: dict) -> None:
+def _on_run_start(run: ActiveRun, options: dict) -> None:
     """Run-start hook: pending seed tags, environment capture and system metrics."""
     try:
         with _lock:

@@ -18,10 +18,13 @@ import os
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog import env, process
 from autolog.errors import InvalidName, InvalidType
+
+if TYPE_CHECKING:
+    from autolog.tracking.run import ActiveRun
 
 DEFAULT_INTERVAL = 10.0
 INTERVAL: float | None = None  # module-level setting; None: $AUTOLOG_SYSTEM_METRICS_INTERVAL or 10 s
@@ -59,7 +62,7 @@ def is_sampling(run_id: str | None) -> bool:
     return run_id is not None and run_id in _samplers
 
 
-def start(run: Any, every: float | None = None) -> Sampler:
+def start(run: ActiveRun, every: float | None = None) -> Sampler:
     """Start sampling into ``run``; the sampler stops in the run's end hook."""
     sampler = Sampler(run, every if every is not None else interval())
     run.add_end_hook(sampler.stop)
@@ -70,7 +73,7 @@ def start(run: Any, every: float | None = None) -> Sampler:
 class Sampler:
     """Logs one sample of ``system/...`` metrics into a run every ``every`` seconds."""
 
-    def __init__(self, run: Any, every: float) -> None:
+    def __init__(self, run: ActiveRun, every: float) -> None:
         self.run = run
         self.every = every
         self.step = 0
@@ -142,7 +145,7 @@ class Sampler:
             self.step += 1
             self._last = time.monotonic()
 
-    def stop(self, run: Any = None, status: str | None = None) -> None:
+    def stop(self, run: ActiveRun | None = None, status: str | None = None) -> None:
         """End hook: stop the thread, take a last sample when the previous one is over a second old."""
         if self._pid != os.getpid():
             return

@@ -119,13 +119,21 @@ def git_state(base: str, exclude: list[str] | None = None, entry: str | None = N
     ``exclude`` lists folders (the run store) whose files never count as changes. ``entry``,
     the script or notebook that runs, is always put in the diff when git does not track it.
 
+    Outside a repository the state holds only the tag ``git.repository=none``.
+
     Raises:
-        CaptureError: git is missing, ``base`` is not in a repository, or git timed out there.
+        CaptureError: git is missing, or git failed or timed out there.
     """
     git = shutil.which("git")
     if git is None:
         raise CaptureError("git executable not found")
-    root = run_command([git, "rev-parse", "--show-toplevel"], base).decode("utf-8", "surrogateescape").strip()
+    try:
+        root = run_command([git, "rev-parse", "--show-toplevel"], base).decode("utf-8", "surrogateescape").strip()
+    except CaptureError as exc:
+        if "not a git repository" not in str(exc):
+            raise
+        # Running outside git is a fact about the project, not a capture failure.
+        return GitState(root=None, tags={"git.repository": "none"})
     state = GitState(root=root)
 
     def call(*args: str, ok: tuple[int, ...] = (0,)) -> str:
@@ -210,7 +218,8 @@ def _diff(git: str, root: str, commit: str, untracked: list[str], pathspec: list
         entry_rel = os.path.relpath(os.path.realpath(entry), os.path.realpath(root)).replace(os.sep, "/")
     outputs = [p for p in untracked if is_output_path(p) and p != entry_rel]
     candidates = sorted((p for p in untracked if p not in outputs), key=lambda p: p != entry_rel)
-    included, skipped = [], []
+    included: list[str] = []
+    skipped: list[str] = []
     for path in candidates:
         full = os.path.join(root, path)
         try:
@@ -309,7 +318,8 @@ def _dvc_entries(text: str) -> list[tuple[str, str]]:
 
 def _scan_items(text: str) -> list[tuple[str, str]]:
     # Enough YAML for DVC files: "- key: value" list items with plain scalar values.
-    out, item = [], {}
+    out: list[tuple[str, str]] = []
+    item: dict[str, str] = {}
     for raw in text.splitlines() + ["- end"]:
         line = raw.strip()
         if line.startswith("- "):

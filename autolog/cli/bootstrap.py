@@ -23,7 +23,10 @@ import atexit
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from autolog.tracking.run import ActiveRun
 
 BOOTSTRAP_ENV = "AUTOLOG_BOOTSTRAP"
 PROGRAM_RUN_ENV = "AUTOLOG_PROGRAM_RUN"
@@ -59,14 +62,14 @@ def start() -> None:
     _watch_exit(run)
 
 
-def _watch_exit(run: Any) -> None:
+def _watch_exit(run: ActiveRun) -> None:
     # atexit runs last-registered first: this ends the program run before the API's
     # own exit hook would end it FINISHED, with the status the program's exit deserves.
     outcome: dict[str, Any] = {"code": None, "exc": None}
     real_exit = sys.exit
     real_hook = sys.excepthook
 
-    def exit(status: Any = None) -> None:  # noqa: A001 - stands in for sys.exit
+    def exit(status: Any = None) -> NoReturn:  # noqa: A001 - stands in for sys.exit
         outcome["code"] = status
         real_exit(status)
 

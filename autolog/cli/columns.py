@@ -13,10 +13,13 @@ import difflib
 import fnmatch
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog.cli.tables import fmt_duration, fmt_time, fmt_value
 from autolog.store import selection
+
+if TYPE_CHECKING:
+    from autolog.store.base import Run
 
 ENTITIES = {
     "metrics": "metrics", "metric": "metrics", "m": "metrics",
@@ -36,7 +39,7 @@ class Column:
     show: Callable[[Any], str] = fmt_value
 
 
-def _duration(run: Any) -> int | None:
+def _duration(run: Run) -> int | None:
     return run.duration_ms
 
 

@@ -40,7 +40,8 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _dump(data: Any) -> None:
+def print_json(data: Any) -> None:
+    """Print ``data`` as indented JSON with sorted keys (NaN/inf spelled as strings): every ``--json`` output."""
     print(json.dumps(_finite(data), indent=2, sort_keys=True, default=_json_default))
 
 
@@ -73,7 +74,7 @@ def cmd_show(args: argparse.Namespace, store) -> int:
     if args.json:
         data = run_dict(run, store)
         data["history"] = {k: [list(p) for p in store.metric_history(run.id, k)] for k in run.metrics} if args.history else None
-        _dump(data)
+        print_json(data)
         return 0
     print(f"run {run.id}  {printable(run.name)}" + ("   [DELETED]" if run.lifecycle == "deleted" else ""))
     if run.lifecycle == "deleted":
@@ -107,7 +108,7 @@ def cmd_show(args: argparse.Namespace, store) -> int:
 def cmd_experiments(args: argparse.Namespace, store) -> int:
     exps = store.list_experiments()
     if args.json:
-        _dump([{"id": e.id, "name": e.name, "created": e.created} for e in exps])
+        print_json([{"id": e.id, "name": e.name, "created": e.created} for e in exps])
     else:
         print(table(["id", "name", "created"], [[e.id, e.name, fmt_time(e.created)] for e in exps]))
     return 0

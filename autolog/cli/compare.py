@@ -60,7 +60,7 @@ def differing_nested(runs: list[Any], key: str) -> list[tuple[str, list[str]]]:
     dicts = [_nested(r.params.get(key)) for r in runs]
     if any(d is None for d in dicts):
         return []
-    flats = [_flat(d) for d in dicts]
+    flats = [_flat(d) for d in dicts if d is not None]
     subkeys = sorted({k for f in flats for k in f})
     return [(k, [f.get(k, "") for f in flats]) for k in subkeys if len({f.get(k) for f in flats}) > 1]
 
@@ -84,7 +84,7 @@ def _label(text: str, mark: str) -> list[str]:
 
 def cmd_compare(args: argparse.Namespace, store: Any) -> int:
     """Print the runs side by side (or as JSON), and draw their histories with ``--plot``."""
-    from autolog.cli.commands import _dump, run_dict
+    from autolog.cli.commands import print_json, run_dict
 
     runs = [store.get_run(r) for r in args.runs]
     if args.plot:
@@ -100,20 +100,20 @@ def cmd_compare(args: argparse.Namespace, store: Any) -> int:
     metrics = metric_order(runs)
     goals = {k: selection.metric_goal(runs, k) for k in metrics}
     if args.json:
-        best = {}
+        best_runs: dict[str, list[str]] = {}
         for key in metrics:
             value = selection.best_value(runs, key)
             if value is not None and len(runs) > 1:
-                best[key] = [r.id for r in runs if r.metrics.get(key) == value]
-        _dump({"runs": [run_dict(r) for r in runs],
+                best_runs[key] = [r.id for r in runs if r.metrics.get(key) == value]
+        print_json({"runs": [run_dict(r) for r in runs],
                "differing_params": [k for k in params if len({r.params.get(k) for r in runs}) > 1],
-               "goals": {k: g for k, g in goals.items() if g}, "best": best})
+               "goals": {k: g for k, g in goals.items() if g}, "best": best_runs})
         return 0
     headers = ["", *[shorten(f"{r.id[:8]} {r.name}", LABEL_WIDTH) for r in runs]]
     rows: list[list[Any]] = []
-    for label, values in (("status", [r.status for r in runs]), ("duration", [fmt_duration(r.duration_ms) for r in runs])):
-        if not args.diff or not _same(values):
-            rows.append([_label(label, "  "), *values])
+    for label, cells in (("status", [r.status for r in runs]), ("duration", [fmt_duration(r.duration_ms) for r in runs])):
+        if not args.diff or not _same(cells):
+            rows.append([_label(label, "  "), *cells])
     for key in params:
         values = [r.params.get(key, "") for r in runs]
         differs = not _same(values)
@@ -125,13 +125,13 @@ def cmd_compare(args: argparse.Namespace, store: Any) -> int:
                 rows.append([_label(f"params.{key}[{sub}]", "≠ "), *[shorten(v, VALUE_WIDTH) for v in sub_values]])
     unstarred = []
     for key in metrics:
-        values = [r.metrics.get(key) for r in runs]
-        if args.diff and _same(values):
+        points = [r.metrics.get(key) for r in runs]
+        if args.diff and _same(points):
             continue
         best = selection.best_value(runs, key) if len(runs) > 1 else None
         if goals[key] is None and selection.is_default_metric(key):
             unstarred.append(key)
-        cells = [fmt_value(v) + (" *" if best is not None and v is not None and not math.isnan(v) and v == best else "") for v in values]
+        cells = [fmt_value(v) + (" *" if best is not None and v is not None and not math.isnan(v) and v == best else "") for v in points]
         goal = {"min": " (min)", "max": " (max)"}.get(goals[key] or "", "")
         rows.append([_label(f"metrics.{key}{goal}", "  "), *cells])
     if args.diff and not rows:

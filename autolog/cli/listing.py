@@ -15,10 +15,13 @@ import shutil
 import sys
 import textwrap
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog.cli import columns as col
 from autolog.cli.tables import fit_table, fmt_value
+
+if TYPE_CHECKING:
+    from autolog.store.base import Run
 
 FORMATS = ("table", "csv", "json", "markdown")
 FOOTER_NAMES = 12  # columns named one by one in the footer; the rest are counted
@@ -65,7 +68,7 @@ def tree_order(runs: Sequence[Any]) -> list[tuple[Any, int]]:
     out: list[tuple[Any, int]] = []
     seen: set[str] = set()
 
-    def walk(run: Any, depth: int) -> None:
+    def walk(run: Run, depth: int) -> None:
         if run.id in seen:  # a parent cycle in a store written by someone else
             return
         seen.add(run.id)
@@ -130,13 +133,13 @@ def _warn(message: str) -> None:
 
 def cmd_ls(args: argparse.Namespace, store: Any) -> int:
     """List runs as a table (or csv/json/markdown) with the chosen columns."""
-    from autolog.cli.commands import _dump, run_dict
+    from autolog.cli.commands import print_json, run_dict
 
     fmt = "json" if args.json else args.format
     runs = store.search_runs(experiment=args.experiment, filter=args.filter, order_by=col.normal_sort(args.sort),
                              max_results=args.limit, lifecycle="all" if args.all else "active")
     if fmt == "json":
-        _dump([run_dict(r) for r in runs])
+        print_json([run_dict(r) for r in runs])
         return 0
     if not runs:
         _no_runs(args, store)

@@ -108,7 +108,7 @@ def plan(store: Any, run_ref: str, reuse_env: bool = False, python: str | None =
         # The saved notebook (outputs stripped) re-executed headless, named as the original.
         lines.append(f"# The run came from notebook {tags.get('source.notebook', notebook)!r}; re-executed with nbconvert.")
         name = posixpath.basename(notebook)[: -len(".ipynb")]
-        command = [python, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=-1",
+        command: list[str] | None = [python, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=-1",
                    "--output-dir", ".", "--output", f"{name}-reproduced", store.artifact_file(rec.id, notebook)]
         cmd_problems: list[str] = []
     else:

@@ -123,6 +123,12 @@ class Call:
         self.kwargs = kwargs
         self.state: dict[str, Any] = {}
 
+    def argument(self, position: int | None, name: str, default: Any = None) -> Any:
+        """The value of a parameter passed positionally at ``position`` or by ``name``, else ``default``."""
+        if position is not None and len(self.args) > position:
+            return self.args[position]
+        return self.kwargs.get(name, default)
+
 
 # A ``before`` hook's answer meaning "do not log this call, nor any patched call inside
 # it" (standalone preprocessing: the estimator a SelectFromModel fits must stay quiet too).
@@ -157,6 +163,7 @@ def safe_wrapper(
         if _inside.get() or not enabled() or not _rank_zero_cached():
             return wrapped(*args, **kwargs)
         token = _inside.set(True)
+        marked = True
         try:
             call = Call(instance, args, kwargs)
             try:
@@ -170,7 +177,7 @@ def safe_wrapper(
                 # A call we do not log must not silence the calls inside it: the sklearn
                 # wrapper passing XGBClassifier.fit on lets xgboost's own patch log it.
                 _inside.reset(token)
-                token = None
+                marked = False
                 return wrapped(*args, **kwargs)
             try:
                 result = wrapped(*call.args, **call.kwargs)
@@ -188,7 +195,7 @@ def safe_wrapper(
                     report(integration, exc)
             return result
         finally:
-            if token is not None:
+            if marked:
                 _inside.reset(token)
 
     return wrapper

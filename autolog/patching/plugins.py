@@ -1,4 +1,4 @@
-"""Integrations: their common shape, discovery by entry points, and ``autolog()``.
+"""Integrations: their common shape, discovery by entry points, and switching one on or off.
 
 An integration is a small object (``INTEGRATION`` in its module) naming the framework
 module it patches, the distribution and version range it was tested with, the pip
@@ -6,9 +6,9 @@ extra that installs it, and a ``patch(framework_module)`` function that applies 
 patches through ``autolog.patching.REGISTRY``. Built-in and third-party integrations
 are found the same way: the entry-point group ``autolog.integrations``.
 
-``autolog()`` patches frameworks already imported at once and registers a wrapt
-post-import hook for the others, so it works whatever the import order. Importing
-autolog and calling ``autolog()`` imports no framework.
+``enable`` patches a framework already imported at once and registers a wrapt post-import
+hook otherwise, so it works whatever the import order; it imports no framework. The
+user-facing ``autolog()`` and its options live in ``autolog.patching.activation``.
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ import importlib
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from autolog import secrets
-from autolog.errors import InvalidName, InvalidType
+from autolog.errors import InvalidType
 from autolog.patching import options
-from autolog.reporting import report, set_silent, warn_once
+from autolog.reporting import report, warn_once
 
 GROUP = "autolog.integrations"
 
@@ -243,7 +242,8 @@ def disable(integration: Integration) -> None:
         options.clear_for(integration.name)
 
 
-def _framework_available(integration: Integration) -> bool:
+def framework_available(integration: Integration) -> bool:
+    """Whether the framework is imported or importable (its top package is found; nothing is imported)."""
     if any(m in sys.modules for m in (integration.module, *integration.also_modules)):
         return True
     from importlib.util import find_spec
@@ -258,147 +258,12 @@ def _framework_available(integration: Integration) -> bool:
     return False
 
 
-def autolog(
-    *,
-    only: Iterable[str] | None = None,
-    disable: bool = False,
-    exclusive: bool = False,
-    silent: bool = False,
-    log_models: bool = True,
-    log_datasets: bool = True,
-    log_every_n_steps: int = 1,
-    extra_tags: dict[str, Any] | None = None,
-    max_tuning_runs: int | None = 5,
-    checkpoint: str | bool | None = None,
-    checkpoint_monitor: str | None = None,
-    log_post_training_metrics: bool = True,
-    log_preprocessing: bool = False,
-    disable_for_unsupported_versions: bool = False,
-    capture_env: bool = True,
-    log_system_metrics: bool = True,
-    log_importance_plot: bool = False,
-    redact: bool = True,
-) -> list[str]:
-    """Record every fit of every installed framework (or those in ``only``) from now on.
-
-    Frameworks imported later are patched when they are imported. Calling it again
-    updates the options without patching twice; ``disable=True`` restores every
-    original attribute exactly, and (without ``only``) puts every option back to its default.
-
-    Args:
-        only: integration names (``"sklearn"``, ``"xgboost"``, ``"lightgbm"``, ``"keras"``,
-            ``"lightning"``, ``"tensorboard"``); default all installed.
-        disable: undo the patches (of ``only``, or of all).
-        exclusive: log only into runs the user started.
-        silent: no autolog warnings.
-        log_models: save the trained model as an artifact.
-        log_datasets: log dataset fingerprints (shape, dtype, digest).
-        log_every_n_steps: log per-step metrics every n steps (the last is always logged).
-        extra_tags: tags added to every run autolog creates.
-        max_tuning_runs: child runs for the best candidates of a parameter search (None: every candidate).
-        checkpoint: "best", "last", "all" or False/None (deep-learning and boosting integrations).
-        checkpoint_monitor: the metric "best" follows (default val_loss, else loss).
-        log_post_training_metrics: log ``model.score`` and ``sklearn.metrics`` results after fit.
-        log_preprocessing: also log standalone preprocessing estimators (scalers, ...).
-        disable_for_unsupported_versions: skip frameworks outside the tested version range.
-        capture_env: capture git, pip and hardware on every run autolog creates.
-        log_system_metrics: sample CPU/memory/GPU during runs autolog creates.
-        log_importance_plot: also draw XGBoost/LightGBM feature importances as a PNG chart
-            (off the training thread); ``feature_importance.json`` is always stored.
-        redact: hide credentials in params, tags, command lines and syncs (``autolog.secrets``);
-            False (or ``AUTOLOG_REDACT=0``) stores them as given.
-
-    Returns:
-        The names of the integrations that are enabled after the call.
-
-    Raises:
-        TypeError/ValueError: an unknown integration name or a bad option value.
-    """
-    opts = {
-        "exclusive": exclusive, "silent": silent, "log_models": log_models, "log_datasets": log_datasets,
-        "log_every_n_steps": log_every_n_steps, "extra_tags": extra_tags, "max_tuning_runs": max_tuning_runs,
-        "checkpoint": checkpoint, "checkpoint_monitor": checkpoint_monitor,
-        "log_post_training_metrics": log_post_training_metrics, "log_preprocessing": log_preprocessing,
-        "disable_for_unsupported_versions": disable_for_unsupported_versions,
-        "capture_env": capture_env, "log_system_metrics": log_system_metrics,
-        "log_importance_plot": log_importance_plot, "redact": redact,
-    }
-    options.validate(opts)
-    known = discover()
-    names = _check_only(only, known)
-    if disable:
-        for name in names or list(known):
-            disable_integration(name)
-        if not names:  # everything off: no option of this session leaks into the next autolog()
-            options.reset()
-            set_silent(False)
-            secrets.set_enabled(True)
-            _configure_repro(True, True)
-        return [n for n, i in known.items() if i.enabled]
-    options.set_global(opts)
-    set_silent(silent)
-    secrets.set_enabled(redact)
-    _configure_repro(capture_env, log_system_metrics)
-    for name in names or list(known):
-        integration = known[name]
-        if not _framework_available(integration):
-            if names:
-                warn_once(f"missing:{name}", f"autolog: {integration.module} is not installed; {integration.install_hint}")
-            continue
-        enable(integration)
-    return [n for n, i in known.items() if i.enabled]
-
-
-def _check_only(only: Iterable[str] | None, known: dict[str, Integration]) -> list[str]:
-    if only is None:
-        return []
-    if isinstance(only, str):
-        only = [only]
-    names = list(only)
-    for name in names:
-        if not isinstance(name, str):
-            raise InvalidType(f"only must list integration names (str), got {name!r}")
-        if name not in known:
-            raise InvalidName(f"unknown integration {name!r} in only=; known: {', '.join(sorted(known))}")
-    return names
-
-
-def _configure_repro(capture_env: bool, log_system_metrics: bool) -> None:
-    # `import autolog` has imported seeding already (it registers the run-start capture).
-    from autolog.capture import seeding
-
-    seeding.configure(capture_env=capture_env, log_system_metrics=log_system_metrics)
-
-
-def enable_integration(name: str, **opts: Any) -> bool:
-    """Enable one integration with its own options (they win over ``autolog()``'s)."""
-    integration = discover().get(name)
-    if integration is None:
-        raise InvalidName(f"unknown integration {name!r}")
-    disable_flag = opts.pop("disable", False)
-    if disable_flag:
-        disable_integration(name)
-        return False
-    options.set_for(name, opts)
-    if "silent" in opts:
-        set_silent(opts["silent"])
-    if "redact" in opts:  # process-wide, like silent: the store redacts for every integration
-        secrets.set_enabled(opts["redact"])
-    enable(integration)
-    return True
-
-
-def disable_integration(name: str) -> None:
-    """Disable one integration and restore its patched attributes."""
-    integration = discover().get(name)
-    if integration is not None:
-        disable(integration)
-
-
 def integration_autolog(name: str) -> Callable[..., bool]:
     """Build the ``autolog(...)`` function an integration module exposes."""
 
     def autolog_one(**opts: Any) -> bool:
+        from autolog.patching.activation import enable_integration
+
         return enable_integration(name, **opts)
 
     autolog_one.__name__ = "autolog"

@@ -57,11 +57,11 @@ class Bookmarks:
     def __init__(self, store, target: str) -> None:
         self.store = store
         self.target = target
-        conn = store._conn()
+        conn = store.connection()
         conn.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
 
     def _rows(self, sql: str, *binds) -> list[tuple]:
-        return self.store._conn().execute(sql, (self.target, *binds)).fetchall()
+        return self.store.connection().execute(sql, (self.target, *binds)).fetchall()
 
     # -- reading -----------------------------------------------------------------------
     def run(self, run_id: str) -> RunMark | None:
@@ -91,7 +91,7 @@ class Bookmarks:
     # -- writing -----------------------------------------------------------------------
     def set_deleted(self, run_id: str, deleted: bool) -> None:
         """Record whether the remote twin of ``run_id`` is deleted."""
-        with self.store._tx() as tx:
+        with self.store.transaction() as tx:
             if deleted:
                 tx.execute("INSERT OR REPLACE INTO sync_items VALUES (?, ?, ?, 'lifecycle', 'deleted')", (self.target, run_id, STATE))
             else:
@@ -100,7 +100,7 @@ class Bookmarks:
     def rewind(self, run_id: str, counts: dict[str, int], missing: Iterable[tuple[str, str]], attributes: bool) -> None:
         """After a check of the server: lower metric counts to what it holds, forget items it lacks,
         and forget the attributes (name, status, end time) when they differ, so the next push resends them."""
-        with self.store._tx() as tx:
+        with self.store.transaction() as tx:
             tx.executemany("UPDATE sync_metrics SET pushed = ? WHERE target = ? AND run_id = ? AND key = ?",
                            [(n, self.target, run_id, key) for key, n in counts.items()])
             tx.executemany("DELETE FROM sync_items WHERE target = ? AND run_id = ? AND kind = ? AND key = ?",
@@ -111,7 +111,7 @@ class Bookmarks:
 
     def start(self, run_id: str, remote_id: str, items: Iterable[tuple[str, str, str]] = ()) -> None:
         """Record the remote run that mirrors ``run_id``, forgetting any older bookmark."""
-        with self.store._tx() as tx:
+        with self.store.transaction() as tx:
             self._forget(tx, run_id)
             tx.execute("INSERT INTO sync_runs(target, run_id, remote_id, updated) VALUES (?, ?, ?, ?)",
                        (self.target, run_id, remote_id, _now_ms()))
@@ -120,14 +120,14 @@ class Bookmarks:
 
     def set_pending(self, run_id: str, pending: dict[str, list]) -> None:
         """Write down the metric batch about to be sent (see the module docstring)."""
-        with self.store._tx() as tx:
+        with self.store.transaction() as tx:
             tx.execute("UPDATE sync_runs SET pending = ? WHERE target = ? AND run_id = ?",
                        (json.dumps(pending, allow_nan=True) if pending else None, self.target, run_id))
 
     def commit(self, run_id: str, counts: dict[str, int], items: Iterable[tuple[str, str, str]] = (),
                removed: Iterable[tuple[str, str]] = ()) -> None:
         """Advance metric counts and item digests after a batch went through; clear the pending batch."""
-        with self.store._tx() as tx:
+        with self.store.transaction() as tx:
             tx.executemany("INSERT OR REPLACE INTO sync_metrics VALUES (?, ?, ?, ?)",
                            [(self.target, run_id, key, n) for key, n in counts.items()])
             tx.executemany("INSERT OR REPLACE INTO sync_items VALUES (?, ?, ?, ?, ?)",
@@ -139,13 +139,13 @@ class Bookmarks:
 
     def set_attributes(self, run_id: str, name: str, status: str, end_time: int | None) -> None:
         """Record the run name, status and end time last pushed."""
-        with self.store._tx() as tx:
+        with self.store.transaction() as tx:
             tx.execute("UPDATE sync_runs SET name = ?, status = ?, end_time = ?, updated = ? WHERE target = ? AND run_id = ?",
                        (name, status, end_time, _now_ms(), self.target, run_id))
 
     def forget(self, run_id: str) -> None:
         """Drop every bookmark of ``run_id`` at this target (the remote run is gone)."""
-        with self.store._tx() as tx:
+        with self.store.transaction() as tx:
             self._forget(tx, run_id)
 
     def _forget(self, tx, run_id: str) -> None:

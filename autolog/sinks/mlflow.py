@@ -67,11 +67,11 @@ def _mlflow_env(values: dict[str, str], force: bool = False) -> Iterator[None]:
         yield
     finally:
         with _env_lock:
-            for key, value in saved.items():
-                if value is None:
+            for key, old in saved.items():
+                if old is None:
                     os.environ.pop(key, None)
                 else:
-                    os.environ[key] = value
+                    os.environ[key] = old
 
 
 def target_name(tracking_uri: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from autolog.store import series
 
@@ -88,7 +89,7 @@ def _read_mlmodel(path: str) -> dict | None:
 
 def metric_counts(store, run_id: str) -> dict[str, int]:
     """How many points each metric history of ``run_id`` holds, without decoding any."""
-    rows = store._conn().execute(
+    rows = store.connection().execute(
         "SELECT k.key, SUM(c.n) FROM metric_chunks c JOIN metric_keys k ON k.id = c.key_id"
         " WHERE c.run_id = ? GROUP BY k.key",
         (run_id,),
@@ -98,7 +99,7 @@ def metric_counts(store, run_id: str) -> dict[str, int]:
 
 def points_after(store, run_id: str, key: str, skip: int) -> Iterator[tuple[int, float, int]]:
     """Points ``(step, value, timestamp_ms)`` of a history in commit order, after the first ``skip``."""
-    conn = store._conn()
+    conn = store.connection()
     chunks = conn.execute(
         "SELECT c.id, c.n FROM metric_chunks c JOIN metric_keys k ON k.id = c.key_id"
         " WHERE c.run_id = ? AND k.key = ? ORDER BY c.id",
@@ -166,7 +167,7 @@ class Batch:
 
     def entity(self, kind: str, index: int) -> str | None:
         """The key of the ``index``-th entity of ``kind`` (how the server names a bad one)."""
-        items = {METRIC: self.metrics, PARAM: self.params, TAG: self.tags}[kind]
+        items: list[tuple[Any, ...]] = self.metrics if kind == METRIC else self.params if kind == PARAM else self.tags
         return items[index][0] if 0 <= index < len(items) else None
 
 

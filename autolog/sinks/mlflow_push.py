@@ -169,7 +169,9 @@ class Pusher:
             raise
         except Exception as exc:
             raise classify(exc, self.target, _label(run)) from None
-        return self.marks.run(run.id)
+        mark = self.marks.run(run.id)
+        assert mark is not None  # marks.start above wrote it
+        return mark
 
     def _adopt(self, run, remote_id: str, remote) -> None:
         """Bookmark what an already existing twin holds (its metric histories counted on the server)."""
@@ -315,7 +317,8 @@ def _culprit(batch: mb.Batch, message: str) -> tuple[str, str] | None:
             return kind, key
     if len(batch) == 1:
         kind = mb.METRIC if batch.metrics else (mb.PARAM if batch.params else mb.TAG)
-        return kind, batch.entity(kind, 0)
+        only = batch.entity(kind, 0)
+        return (kind, only) if only is not None else None
     return None
 
 

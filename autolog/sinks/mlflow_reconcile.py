@@ -43,7 +43,7 @@ def restore(pusher, runs) -> None:
 
 def delete(pusher, experiment: str | None, run_ids: set[str] | None) -> None:
     """Delete the remote twins of runs deleted (or removed by gc) in the local store."""
-    local = {rid: (life, exp) for rid, life, exp in pusher.store._conn().execute(
+    local = {rid: (life, exp) for rid, life, exp in pusher.store.connection().execute(
         "SELECT r.id, r.lifecycle, e.name FROM runs r JOIN experiments e ON e.id = r.experiment_id")}
     deleted = pusher.marks.deleted()
     unlimited = experiment is None and run_ids is None

@@ -18,9 +18,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog.store import selection
+
+if TYPE_CHECKING:
+    from autolog.store.base import Run
 
 MISSING = "-"
 MAX_METRIC_AXES = 4
@@ -75,7 +78,7 @@ def build(runs: Sequence[Any]) -> HParamsConfig:
     return config
 
 
-def session_hparams(run: Any, config: HParamsConfig) -> dict[str, bool | float | str]:
+def session_hparams(run: Run, config: HParamsConfig) -> dict[str, bool | float | str]:
     """The hparams of ``run``'s session: every param, the config's columns typed as declared."""
     # Params are stored as text; numbers and booleans become real values again so that
     # TensorBoard places them on numeric axes.
@@ -84,9 +87,9 @@ def session_hparams(run: Any, config: HParamsConfig) -> dict[str, bool | float |
         number = _number(text)
         out[key] = text in ("True", "true") if text in ("True", "true", "False", "false") else number if number is not None else text
     for key, kind in config.params.items():
-        text = run.params.get(key)
+        value = run.params.get(key)
         if kind == "string":
-            out[key] = MISSING if text is None else text
+            out[key] = MISSING if value is None else value
     return out
 
 

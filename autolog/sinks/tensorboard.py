@@ -39,11 +39,14 @@ import threading
 import time
 import urllib.request
 from contextlib import closing
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog.errors import RunNotFound
 from autolog.sinks import tb_hparams, tfevents
 from autolog.sinks.tfevents import END_STATUS
+
+if TYPE_CHECKING:
+    from autolog.store.base import Run
 
 STATE_FILE = ".autolog-export.db"
 EXPERIMENT_STATE = ".autolog-hparams.json"  # the experiment record last written into the logdir root
@@ -53,7 +56,7 @@ SCALAR_SAMPLES = 10_000  # points per curve TensorBoard keeps; "0" would mean no
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+=@-]+")
 
 
-def run_dir_name(run: Any) -> str:
+def run_dir_name(run: Run) -> str:
     """The TensorBoard run name of an autolog run: ``<run name>-<first 8 id chars>``, file-system safe."""
     name = _UNSAFE.sub("_", run.name).strip("._") or "run"
     return f"{name[:80]}-{run.id[:8]}"
@@ -106,7 +109,7 @@ def _key_state(history: list[Any]) -> list[int]:
     return [len(history), top, sum(1 for p in history if p.step < top)]
 
 
-def _export_run(tb: Any, store: Any, state: _State, logdir: str, run: Any, hparams: dict[str, Any]) -> tuple[str, int]:
+def _export_run(tb: Any, store: Any, state: _State, logdir: str, run: Run, hparams: dict[str, Any]) -> tuple[str, int]:
     """Bring one run's folder up to date; return (what happened, points written).
 
     ``hparams`` are the session's values (see :mod:`.tb_hparams`); when they change (a
@@ -128,11 +131,11 @@ def _export_run(tb: Any, store: Any, state: _State, logdir: str, run: Any, hpara
                or (row["end_status"] is not None and row["end_status"] != end_status))
     if row is not None and row["dir"] != name:
         shutil.rmtree(os.path.join(logdir, row["dir"]), ignore_errors=True)
-    if not rewrite and total == row["total"] and end_status == row["end_status"]:
+    if not rewrite and row is not None and total == row["total"] and end_status == row["end_status"]:
         return "unchanged", 0
     histories = {key: store.metric_history(run.id, key) for key in store.metric_keys(run.id)}
     fresh: dict[str, list[Any]] = {}
-    if not rewrite:
+    if not rewrite and row is not None:
         for key, history in histories.items():
             new = _new_points(history, row["keys"].get(key))
             if new is None:
@@ -146,6 +149,7 @@ def _export_run(tb: Any, store: Any, state: _State, logdir: str, run: Any, hpara
         fresh = histories
         row = {"dir": name, "params": hparams, "end_status": None, "keys": {}}
         records.append(tfevents.session_start_record(tb, hparams, name, run.start_time / 1000.0))
+    assert row is not None  # the stored state, or a fresh one when rewritten
     points = 0
     for key, new in fresh.items():
         records.extend(tfevents.scalar_records(tb, key, new, first=key not in row["keys"]))
@@ -229,7 +233,7 @@ def export_to_tensorboard(store: Any, logdir: str | os.PathLike[str], experiment
     if experiment is not None:
         store.get_experiment(experiment)  # a typo should fail loudly, not export nothing
     runs = store.search_runs(experiment=experiment)
-    counts = {"runs": len(runs), "written": 0, "new": 0, "rewritten": 0, "unchanged": 0, "removed": 0, "points": 0}
+    counts: dict[str, Any] = {"runs": len(runs), "written": 0, "new": 0, "rewritten": 0, "unchanged": 0, "removed": 0, "points": 0}
     config = tb_hparams.build(runs)
     _write_experiment(tb, logdir, config, runs)
     names = {r.id: run_dir_name(r) for r in runs}

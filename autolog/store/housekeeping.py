@@ -23,9 +23,14 @@ was deleted and collected) are removed too.
 from __future__ import annotations
 
 import os
-from typing import Any
+import sqlite3
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 from autolog.errors import RunNotFound
+
+if TYPE_CHECKING:
+    from autolog.store.artifacts import BlobRepository
 
 # Tables whose rows belong to a run (column run_id).
 RUN_TABLES = ("params", "tags", "metric_chunks", "latest_metrics", "artifacts")
@@ -34,6 +39,13 @@ _BATCH = 500
 
 class Housekeeping:
     """Mixin for the store: soft delete and restore with child runs, gc, id prefixes."""
+
+    if TYPE_CHECKING:  # provided by SQLiteStore
+        root: str
+        blobs: BlobRepository
+
+        def _conn(self) -> sqlite3.Connection: ...
+        def _tx(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
     # -- lifecycle ---------------------------------------------------------------------
     def run_tree(self, run_id: str) -> list[str]:

@@ -12,9 +12,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog.validation import GOAL_TAG_PREFIX, GOALS
+
+if TYPE_CHECKING:
+    from autolog.store.base import Run
 
 # Counters and ids: their "best" value means nothing, whatever goal a tag claims.
 COUNTER_NAMES = frozenset({
@@ -150,7 +153,7 @@ AXIS_TAG_PREFIX = "autolog.axis."
 _INTEGRATION_AXES = {"xgboost": "round", "lightgbm": "round", "keras": "epoch", "sklearn": "step", "tensorboard": "step"}
 
 
-def metric_axis(run: Any, key: str) -> str:
+def metric_axis(run: Run, key: str) -> str:
     """What the steps of ``key`` count in ``run``: ``epoch``, ``round``, ``batch`` or ``step``.
 
     An ``autolog.axis.<key>`` tag wins; otherwise the integration that made the run tells

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog.errors import InvalidModel, InvalidType, MissingDependency, RunNotFound
+
+if TYPE_CHECKING:
+    from autolog.store.base import Run
 
 PANDAS_EXTRA = "pip install 'autolog[pandas]'"
 RUN_COLUMNS = ["run_id", "experiment", "name", "status", "start_time", "end_time", "duration", "parent_run_id"]
@@ -149,7 +152,7 @@ def load_model(run_id: str, store: Any = None, **kwargs: Any) -> Any:
         return _loader(run, flavor)(run.id, store=store, **kwargs)
 
 
-def _saved_flavor(store: Any, run: Any) -> str:
+def _saved_flavor(store: Any, run: Run) -> str:
     import json
 
     try:
@@ -162,7 +165,7 @@ def _saved_flavor(store: Any, run: Any) -> str:
         raise InvalidModel(f"run {run.id[:8]} ({run.name}) has an unreadable model/meta.json: {exc}") from None
 
 
-def _loader(run: Any, name: str) -> Any:
+def _loader(run: Run, name: str) -> Any:
     try:
         module = importlib.import_module(f"autolog.integrations.{name}")
     except ImportError as exc:
