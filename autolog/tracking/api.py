@@ -9,6 +9,10 @@ left open end FINISHED (FAILED after an uncaught exception); a forked child neve
 its parent's runs. With no active run, ``log_*`` calls go to the run that
 ``set_implicit_run_provider``'s provider names (the run lifecycle: right after an
 autologged fit, its run), else to a new run.
+
+Its size (a little over 400 lines) is the public fluent surface itself, two dozen small
+functions with their docstrings; checks live in ``autolog.validation`` and each run's
+work in ``ActiveRun``.
 """
 
 from __future__ import annotations
