@@ -187,6 +187,8 @@ def _after_fit(call: Call, result: Any) -> None:
             set_training_goals(fit_run.run, metrics, search=is_search(est) and getattr(est, "best_score_", None) is not None)
         if options.get(NAME, "log_models"):
             save_model_later(fit_run.run, est)
+            if is_search(est) and getattr(est, "best_estimator_", None) is not None:
+                save_model_later(fit_run.run, est.best_estimator_, "best_estimator")  # as MLflow logs it
         remember_model(est, fit_run.run)
     finally:
         fit_run.finish("FINISHED")

@@ -842,3 +842,19 @@ def test_user_joblib_parallel_inside_a_custom_fit_is_nested(store, data):
     Bagged().fit(X_train, y_train)
     runs = _runs(store)
     assert [r.name.split("-")[0] for r in runs] == ["Bagged"]
+
+
+def test_search_logs_its_best_estimator_as_a_model_like_mlflow(store, data):
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.svm import SVC
+
+    X_train, X_test, y_train, _ = data
+    autolog(max_tuning_runs=0)
+    search = GridSearchCV(SVC(), {"C": [0.5, 2.0]}, cv=2).fit(X_train, y_train)
+    run_id = al.last_run().id
+    paths = {a.path for a in store.list_artifacts(run_id)}  # waits for the background saves
+    assert any(p.startswith("model/") for p in paths) and any(p.startswith("best_estimator/") for p in paths)
+    from autolog.integrations.sklearn import load_model
+
+    best = load_model(run_id, artifact_dir="best_estimator")
+    assert type(best) is SVC and best.predict(X_test).tolist() == search.best_estimator_.predict(X_test).tolist()
