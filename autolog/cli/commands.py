@@ -165,7 +165,12 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``autolog`` command; returns the exit code."""
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from autolog.cli import run as run_command
+
+    if run_command.subcommand(argv) == "run":  # the program's start-up must not pay for the other commands
+        return run_command.main(argv)
+    args = build_parser().parse_args(argv)
     from autolog.tracking.api import open_store
 
     try:

@@ -127,6 +127,28 @@ def launch_line(args: argparse.Namespace, argv: list[str]) -> list[str]:
     return [*line, "--", *argv]
 
 
+def subcommand(argv: list[str]) -> str | None:
+    """The sub-command word of an ``autolog`` command line (global ``--store`` skipped), or None."""
+    i = 0
+    while i < len(argv) and argv[i].startswith("--store"):
+        i += 1 if "=" in argv[i] else 2
+    return argv[i] if i < len(argv) else None
+
+
+def main(argv: list[str]) -> int:
+    """``autolog [--store S] run ...`` without loading the other sub-commands (start-up cost is the program's)."""
+    parser = argparse.ArgumentParser(prog="autolog run", description="Run a program with autolog() enabled, without editing it.")
+    parser.add_argument("--store", default=None, help="store folder the program's runs go into")
+    add_arguments(parser)
+    i = argv.index("run")
+    args = parser.parse_args(argv[:i] + argv[i + 1:])
+    try:
+        return run(args)
+    except InvalidName as exc:
+        print(f"autolog: error: {exc}", file=sys.stderr)
+        return 2
+
+
 def run(args: argparse.Namespace, store: Any = None) -> int:
     """Replace this process with the program, autologged; returns only when it cannot start."""
     argv = program(list(args.command))
