@@ -24,7 +24,10 @@ EXAMPLES = [
     ("lightning_example.py", "lightning"),
     ("lightning_gan.py", "lightning"),
     ("tensorboard_example.py", "torch"),
+    ("unedited_script.py", "sklearn"),  # no autolog in it: run through `python -m autolog run`
 ]
+# Examples that do not import autolog themselves: the command that runs them autologged.
+UNEDITED = {"unedited_script.py": ["run", "--experiment", "zero-code", "--", "python", "{path}", "--trees", "40"]}
 
 
 def _autolog(*args: str) -> str:
@@ -41,7 +44,10 @@ def main() -> int:
             print(f"-- skipping {script} ({needs} not installed)" if needs else f"-- skipping {script}")
             continue
         print(f"== {script}", flush=True)
-        result = subprocess.run([sys.executable, path])
+        command = [sys.executable, path]
+        if script in UNEDITED:
+            command = [sys.executable, "-m", "autolog", *(a.format(path=path) for a in UNEDITED[script])]
+        result = subprocess.run(command)
         if result.returncode != 0:
             print(f"{script} failed with exit code {result.returncode}", file=sys.stderr)
             return result.returncode
@@ -58,6 +64,9 @@ def main() -> int:
     if len(runs) >= 2:
         print("== autolog compare (the two fake-box runs)")
         print(_autolog("compare", runs[0]["id"][:8], runs[1]["id"][:8]))
+    if "unedited_script.py" in ran:
+        print("== autolog ls -e zero-code (a script run unedited through `autolog run`)")
+        print(_autolog("ls", "-e", "zero-code", "-c", "params.n_estimators,tags.autolog.run_command,status"))
     print(f"ran {len(ran)} examples: {', '.join(ran)}")
     return 0
 
