@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextvars
 import importlib
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog.integrations._boosting_parts import argument, log_importances, own_fit_classes, set_argument, with_callback
 from autolog.integrations._boosting_parts import wait_for_plots as wait_for_plots  # re-exported: tests and benchmarks wait for charts
@@ -36,6 +36,10 @@ from autolog.patching.lifecycle import open_fit_run
 from autolog.patching.params import log_flat_params
 from autolog.patching.plugins import when_imported
 from autolog.reporting import report
+
+if TYPE_CHECKING:
+    from autolog.patching.lifecycle import FitRun
+    from autolog.tracking.run import ActiveRun
 
 # Checkpoint every this many rounds with checkpoint="all" when log_every_n_steps is 1:
 # saving every round re-serialises a growing model each time (quadratic in rounds).
@@ -81,7 +85,7 @@ class Adapter:
     def cv_params(self, call: Call) -> dict[str, Any]:
         raise NotImplementedError
 
-    def log_data(self, fit_run: Any, data: Any) -> None:
+    def log_data(self, fit_run: FitRun, data: Any) -> None:
         """Fingerprint the framework's own training-data object."""
 
     def snapshot(self, booster: Any) -> tuple[bytes, str]:
@@ -104,14 +108,14 @@ class Adapter:
     def importances(self, booster: Any) -> dict[str, dict[str, float]]:
         return {}
 
-    def save_model(self, run: Any, booster: Any, est: Any = None) -> str:
+    def save_model(self, run: ActiveRun, booster: Any, est: Any = None) -> str:
         raise NotImplementedError
 
 
 class Session:
     """One autologged boosting call: per-round metrics, checkpoints, and how it closes."""
 
-    def __init__(self, adapter: Adapter, fit_run: Any, cv: bool = False) -> None:
+    def __init__(self, adapter: Adapter, fit_run: FitRun, cv: bool = False) -> None:
         self.adapter = adapter
         self.integration = adapter.name
         self.fit_run = fit_run

@@ -16,10 +16,13 @@ import queue
 import threading
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog import process
 from autolog.reporting import report
+
+if TYPE_CHECKING:
+    from autolog.tracking.run import ActiveRun
 
 TOP_FEATURES = 20
 # How long interpreter exit waits for charts still being drawn.
@@ -39,9 +42,7 @@ HIGHER_BETTER = frozenset({"auc", "aucpr", "pre", "ndcg", "map", "average_precis
 # -- call arguments -------------------------------------------------------------------------
 def argument(call: Any, position: int | None, name: str, default: Any = None) -> Any:
     """The value of a parameter passed positionally at ``position`` or by ``name``."""
-    if position is not None and len(call.args) > position:
-        return call.args[position]
-    return call.kwargs.get(name, default)
+    return call.argument(position, name, default)
 
 
 def set_argument(call: Any, position: int | None, name: str, value: Any) -> None:
@@ -164,7 +165,7 @@ _worker_lock = threading.Lock()
 _plot_errors: list[BaseException] = []
 
 
-def log_importances(integration: str, run: Any, importances: dict[str, dict[str, float]], plot: bool = False,
+def log_importances(integration: str, run: ActiveRun, importances: dict[str, dict[str, float]], plot: bool = False,
                     chart: str = "gain", artifact_file: str = "feature_importance.json") -> None:
     """Store every importance type as one JSON artifact; with ``plot``, queue a chart of ``chart``'s top features."""
     importances = {kind: dict(sorted(values.items(), key=lambda kv: -kv[1])) for kind, values in importances.items() if values}
@@ -236,7 +237,7 @@ process.on_exit("plot worker", _stop_at_exit, process.FINISH_CAPTURES + 1)
 process.on_fork_child("plot worker", _reset_in_child)
 
 
-def _plot(integration: str, run: Any, kind: str, values: dict[str, float]) -> None:
+def _plot(integration: str, run: ActiveRun, kind: str, values: dict[str, float]) -> None:
     try:
         try:
             from matplotlib.backends.backend_agg import FigureCanvasAgg

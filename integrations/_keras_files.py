@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog.errors import InvalidModel
 from autolog.patching.models import model_file, resolve_store, save_model_files, versions_of
 from autolog.reporting import warn_once
+
+if TYPE_CHECKING:
+    from autolog.tracking.run import ActiveRun
 
 _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 WEIGHTS_FILE = "model.weights.h5"
@@ -54,7 +57,7 @@ def _backend_versions() -> dict[str, str | None]:
     return versions_of("keras", "numpy", "h5py", *([dist] if dist else []))
 
 
-def save_model(run: Any, model: Any, artifact_dir: str = "model", extra: dict[str, Any] | None = None) -> str:
+def save_model(run: ActiveRun, model: Any, artifact_dir: str = "model", extra: dict[str, Any] | None = None) -> str:
     """Save ``model`` as ``<artifact_dir>/model.keras`` plus ``meta.json``; return its path."""
     import keras
 
@@ -110,7 +113,7 @@ def load_model(run_id: str, store: Any = None, artifact_dir: str = "model", cust
         return keras.saving.load_model(path, custom_objects=custom_objects, compile=compile)
 
 
-def upload_user_checkpoints(run: Any, callbacks: list[Any], policy: Any, uploaded: dict[str, tuple[int, int]]) -> int:
+def upload_user_checkpoints(run: ActiveRun, callbacks: list[Any], policy: Any, uploaded: dict[str, tuple[int, int]]) -> int:
     """Store the files the user's own ``ModelCheckpoint`` callbacks wrote, once each (unchanged files are skipped).
 
     Under ``checkpoints/<file>`` (``checkpoints/<i>/<file>`` for the i-th such callback).
@@ -139,7 +142,7 @@ def upload_user_checkpoints(run: Any, callbacks: list[Any], policy: Any, uploade
     return count
 
 
-def _upload_if_changed(run: Any, full: str, target: str, uploaded: dict[str, tuple[int, int]]) -> bool:
+def _upload_if_changed(run: ActiveRun, full: str, target: str, uploaded: dict[str, tuple[int, int]]) -> bool:
     """Store ``full`` under ``target/`` unless this run has it with the same size and mtime already."""
     try:
         stat = os.stat(full)
@@ -153,7 +156,7 @@ def _upload_if_changed(run: Any, full: str, target: str, uploaded: dict[str, tup
     return True
 
 
-def upload_tensorboard(run: Any, callbacks: list[Any], uploaded: dict[str, tuple[int, int]]) -> int:
+def upload_tensorboard(run: ActiveRun, callbacks: list[Any], uploaded: dict[str, tuple[int, int]]) -> int:
     """Store the log folders of the user's TensorBoard callbacks under ``tensorboard/``.
 
     Only files whose size or modification time changed since the last upload into

@@ -14,13 +14,17 @@ import os
 import sys
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog.patching import options
 from autolog.patching.engine import Call, safe_wrapper
 from autolog.patching.params import flatten, stringify
 from autolog.tracking import api
 from autolog.validation import GOAL_TAG_PREFIX
+
+if TYPE_CHECKING:
+    from autolog.patching.lifecycle import FitRun
+    from autolog.tracking.run import ActiveRun
 
 NAME = "sklearn"
 METRIC_FUNCTIONS = (
@@ -173,7 +177,7 @@ def _score(est: Any, X: Any, y: Any, sample_weight: Any) -> float | None:
     return _safe(lambda: est.score(X, y))
 
 
-def log_search_results(fit_run: Any, search: Any) -> None:
+def log_search_results(fit_run: FitRun, search: Any) -> None:
     """Parent run: best params/score and cv_results.csv; children for the best candidates.
 
     The children are the top ``max_tuning_runs`` candidates (None: all) by the refit
@@ -256,7 +260,7 @@ _TRAINING_GOALS = {
 }
 
 
-def set_training_goals(run: Any, metrics: dict[str, float], search: bool = False) -> None:
+def set_training_goals(run: ActiveRun, metrics: dict[str, float], search: bool = False) -> None:
     """Record the direction of each ``training_*`` metric by the function that computed it, and a search's ``best_cv_score`` (one write)."""
     goals = {GOAL_TAG_PREFIX + k: g for k in metrics if (g := _TRAINING_GOALS.get(k[len("training_"):]))}
     if search:
@@ -276,7 +280,7 @@ def _cv_results_csv(results: dict[str, Any]) -> bytes:
 
 
 # -- post-training metrics ---------------------------------------------------------------
-def remember_model(est: Any, run: Any) -> None:
+def remember_model(est: Any, run: ActiveRun) -> None:
     """Route later ``score``/metric calls on this model's predictions to ``run``."""
     try:
         _model_runs[est] = run

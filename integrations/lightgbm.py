@@ -37,7 +37,7 @@ What a run gets:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog.integrations._boosting import Adapter, Engine, Session
 from autolog.integrations._boosting_parts import argument, callable_names, feature_names, tidy_number
@@ -45,6 +45,10 @@ from autolog.patching.datasets import log_dataset
 from autolog.patching.engine import Call
 from autolog.patching.models import model_file, resolve_store, save_model_files, versions_of
 from autolog.patching.plugins import Integration, integration_autolog
+
+if TYPE_CHECKING:
+    from autolog.patching.lifecycle import FitRun
+    from autolog.tracking.run import ActiveRun
 
 NAME = "lightgbm"
 IMPORTANCE_TYPES = ("split", "gain")
@@ -149,7 +153,7 @@ class LightGBMAdapter(Adapter):
                 params.setdefault(f"cv.{name}" if name in ("seed", "metrics") else name, value)
         return params
 
-    def log_data(self, fit_run: Any, train_set: Any) -> None:
+    def log_data(self, fit_run: FitRun, train_set: Any) -> None:
         data = getattr(train_set, "data", None)
         if data is not None and not isinstance(data, (str, bytes)) and not hasattr(data, "__fspath__"):
             log_dataset(fit_run, "train", data)
@@ -201,11 +205,11 @@ class LightGBMAdapter(Adapter):
         return {kind: {name: float(value) for name, value in zip(names, booster.feature_importance(importance_type=kind))}
                 for kind in IMPORTANCE_TYPES}
 
-    def save_model(self, run: Any, booster: Any, est: Any = None) -> str:
+    def save_model(self, run: ActiveRun, booster: Any, est: Any = None) -> str:
         return save_model(run, booster, est)
 
 
-def save_model(run: Any, booster: Any, est: Any = None, artifact_dir: str = "model") -> str:
+def save_model(run: ActiveRun, booster: Any, est: Any = None, artifact_dir: str = "model") -> str:
     """Save a Booster in LightGBM's text format (every round) with ``meta.json``; return its path."""
     def write(folder: str) -> str:
         booster.save_model(f"{folder}/model.txt", num_iteration=-1)

@@ -39,12 +39,15 @@ import importlib
 import importlib.util
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog.integrations._lightning_callback import NAME, CallbackLogic
 from autolog.patching.engine import REGISTRY, Call, safe_wrapper
 from autolog.patching.models import model_file, resolve_store, save_model_files, versions_of
 from autolog.patching.plugins import Integration, integration_autolog, when_imported
+
+if TYPE_CHECKING:
+    from autolog.tracking.run import ActiveRun
 
 PACKAGES = {"lightning": "lightning.pytorch", "pytorch_lightning": "pytorch_lightning"}
 DISTRIBUTIONS = {"lightning": "lightning", "pytorch_lightning": "pytorch-lightning"}
@@ -166,7 +169,7 @@ def _patch(module: Any) -> None:
 
 
 # -- models -----------------------------------------------------------------------------
-def save_model(run: Any, pl_module: Any, trainer: Any = None, package: str | None = None, artifact_dir: str = "model") -> str:
+def save_model(run: ActiveRun, pl_module: Any, trainer: Any = None, package: str | None = None, artifact_dir: str = "model") -> str:
     """Save the module's weights and hparams as a Lightning checkpoint ``<artifact_dir>/model.ckpt``.
 
     A weights-only checkpoint built from ``state_dict()`` (no optimizer state, no user hooks
@@ -205,7 +208,7 @@ def load_model(run_id: str, module_class: type | None = None, store: Any = None,
     """
     store = resolve_store(store)
     with model_file(store, run_id, artifact_dir, flavor="lightning") as (meta, path):
-        cls = module_class or _import_class(meta["class"])
+        cls = module_class or import_class(meta["class"])
         return cls.load_from_checkpoint(path, map_location="cpu", **kwargs)
 
 
@@ -215,7 +218,8 @@ def load_checkpoint(run_id: str, module_class: type, path: str = "checkpoints/be
     return module_class.load_from_checkpoint(store.artifact_file(run_id, path), map_location="cpu", **kwargs)
 
 
-def _import_class(qualified: str) -> type:
+def import_class(qualified: str) -> type:
+    """The class named ``module.Qualified.Name`` (a LightningModule recorded with a checkpoint), imported."""
     module_name, _, qualname = qualified.rpartition(".")
     obj: Any = importlib.import_module(module_name)
     for part in qualname.split("."):

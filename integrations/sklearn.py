@@ -22,9 +22,12 @@ After the fit, ``model.score(X_test, y)`` and
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog.patching.plugins import Integration, integration_autolog
+
+if TYPE_CHECKING:
+    from autolog.tracking.run import ActiveRun
 
 NAME = "sklearn"
 _TRUSTED_ROOTS = ("sklearn", "numpy", "scipy", "builtins", "collections", "functools", "operator")
@@ -36,7 +39,7 @@ def _patch(sklearn: Any) -> None:
     patch(sklearn)
 
 
-def save_model(run: Any, est: Any, artifact_dir: str = "model") -> str:
+def save_model(run: ActiveRun, est: Any, artifact_dir: str = "model") -> str:
     """Save a fitted estimator now (skops when installed, else pickle) with its versions."""
     from autolog.integrations._sklearn_models import save_model as save
 

@@ -38,11 +38,11 @@ class LightningPyfunc:
 
 
 def _load_pyfunc(path: str) -> LightningPyfunc:
-    from autolog.integrations.lightning import _import_class
+    from autolog.integrations.lightning import import_class
 
     folder = os.path.dirname(path) if os.path.isfile(path) else path
     with open(os.path.join(folder, "meta.json"), encoding="utf-8") as fh:
         meta = json.load(fh)
     checkpoint = path if os.path.isfile(path) else os.path.join(folder, meta["file"])
-    cls = _import_class(meta["class"])
+    cls = import_class(meta["class"])
     return LightningPyfunc(cls.load_from_checkpoint(checkpoint, map_location="cpu"))
