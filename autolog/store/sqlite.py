@@ -241,8 +241,7 @@ class SQLiteStore(Housekeeping, RunReader):
         name = validation.check_name(name, "run name") if name is not None else f"run-{time.strftime('%m%d-%H%M%S')}"
         if parent_run_id is not None:
             parent_run_id = self.resolve_run_id(parent_run_id)
-        clean_tags = {validation.check_key(k, "tag key"): validation.text_value(v, f"tag {k!r}", validation.MAX_TAG_LENGTH) for k, v in (tags or {}).items()}
-        clean_tags = secrets.redact_mapping(clean_tags)
+        clean_tags = secrets.redact_mapping(validation.checked_tags(tags or {}))
         exp = self.get_or_create_experiment(experiment)
         run_id = os.urandom(16).hex()
         start = _now_ms()
@@ -283,10 +282,8 @@ class SQLiteStore(Housekeeping, RunReader):
         for name, tags, params, metrics in children:
             rows.append((
                 os.urandom(16).hex(), validation.check_name(name, "run name"),
-                secrets.redact_mapping({validation.check_key(k, "tag key"): validation.text_value(v, f"tag {k!r}", validation.MAX_TAG_LENGTH)
-                                        for k, v in tags.items()}),
-                secrets.redact_mapping({validation.check_key(k, "param key"): validation.text_value(v, f"param {k!r}", validation.MAX_PARAM_LENGTH)
-                                        for k, v in params.items()}),
+                secrets.redact_mapping(validation.checked_tags(tags)),
+                secrets.redact_mapping(validation.checked_params(params)),
                 {validation.check_key(k): float(v) for k, v in metrics.items()},
             ))
         key_ids = self._key_ids_for(k for row in rows for k in row[4])
