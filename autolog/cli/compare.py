@@ -12,10 +12,13 @@ import argparse
 import ast
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog.cli.tables import fmt_duration, fmt_value, grid, shorten, wrap_key
 from autolog.store import selection
+
+if TYPE_CHECKING:
+    from autolog.store.sqlite import SQLiteStore
 
 LABEL_WIDTH = 40
 VALUE_WIDTH = 30
@@ -82,7 +85,7 @@ def _label(text: str, mark: str) -> list[str]:
     return [mark + lines[0], *("   " + line for line in lines[1:])]
 
 
-def cmd_compare(args: argparse.Namespace, store: Any) -> int:
+def cmd_compare(args: argparse.Namespace, store: SQLiteStore) -> int:
     """Print the runs side by side (or as JSON), and draw their histories with ``--plot``."""
     from autolog.cli.commands import print_json, run_dict
 

@@ -22,6 +22,7 @@ from autolog.cli.tables import fit_table, fmt_value
 
 if TYPE_CHECKING:
     from autolog.store.base import Run
+    from autolog.store.sqlite import SQLiteStore
 
 FORMATS = ("table", "csv", "json", "markdown")
 FOOTER_NAMES = 12  # columns named one by one in the footer; the rest are counted
@@ -111,7 +112,7 @@ def choose_columns(args: argparse.Namespace, runs: Sequence[Any]) -> tuple[list[
     return [c for c, _ in out], [p for _, p in out], warnings
 
 
-def _no_runs(args: argparse.Namespace, store: Any) -> None:
+def _no_runs(args: argparse.Namespace, store: SQLiteStore) -> None:
     where = f" in experiment {args.experiment!r}" if args.experiment else ""
     print(f"no runs{where} in {store.root}")
     keys = col.keys_in_filter(args.filter) + col.keys_in_sort(args.sort)
@@ -131,7 +132,7 @@ def _warn(message: str) -> None:
     print(f"autolog: warning: {message}", file=sys.stderr)
 
 
-def cmd_ls(args: argparse.Namespace, store: Any) -> int:
+def cmd_ls(args: argparse.Namespace, store: SQLiteStore) -> int:
     """List runs as a table (or csv/json/markdown) with the chosen columns."""
     from autolog.cli.commands import print_json, run_dict
 

@@ -12,10 +12,14 @@ import difflib
 import math
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog.errors import InvalidName, InvalidPath, MissingDependency
 from autolog.store import selection
+
+if TYPE_CHECKING:
+    from autolog.store.base import Run
+    from autolog.store.sqlite import SQLiteStore
 
 PLOT_EXTRA = "pip install 'autolog[plot]'"
 # Without --metric, the shared metrics are drawn; more panels than this become unreadable.
@@ -32,7 +36,7 @@ def _matplotlib() -> tuple[Any, Any, Any]:
     return matplotlib, Figure, MaxNLocator
 
 
-def _choose_metrics(store: Any, runs: Sequence[Any], metrics: Sequence[str] | None) -> tuple[list[str], list[str]]:
+def _choose_metrics(store: SQLiteStore, runs: Sequence[Run], metrics: Sequence[str] | None) -> tuple[list[str], list[str]]:
     """The metrics to draw and, for the report, what was left out and why."""
     available = {k for r in runs for k in r.metrics}
     if metrics:
@@ -68,7 +72,7 @@ def _few(keys: Sequence[str], n: int = 4) -> str:
     return ", ".join(keys[:n]) + (", ..." if len(keys) > n else "")
 
 
-def x_label(runs: Sequence[Any], key: str) -> str:
+def x_label(runs: Sequence[Run], key: str) -> str:
     """The x axis of ``key``'s panel: the metric's real axis (epoch, round, step...), joined when runs differ."""
     axes = list(dict.fromkeys(selection.metric_axis(r, key) for r in runs if key in r.metrics))
     return " / ".join(axes) or "step"
@@ -84,7 +88,7 @@ def _colours(matplotlib: Any, n: int) -> list[Any]:
     return [ramp(i / (n - 1)) for i in range(n)]
 
 
-def figure_histories(store: Any, runs: Sequence[Any], metrics: Sequence[str] | None = None) -> Any:
+def figure_histories(store: SQLiteStore, runs: Sequence[Run], metrics: Sequence[str] | None = None) -> Any:
     """Build (without saving) the matplotlib Figure that :func:`plot_histories` writes.
 
     Args:
@@ -105,7 +109,7 @@ def figure_histories(store: Any, runs: Sequence[Any], metrics: Sequence[str] | N
     return _figure(store, runs, metrics)[0]
 
 
-def _figure(store: Any, runs: Sequence[Any], metrics: Sequence[str] | None) -> tuple[Any, list[str], list[str]]:
+def _figure(store: SQLiteStore, runs: Sequence[Run], metrics: Sequence[str] | None) -> tuple[Any, list[str], list[str]]:
     matplotlib, Figure, MaxNLocator = _matplotlib()
     runs = [store.get_run(r) if isinstance(r, str) else r for r in runs]
     if not runs:
@@ -136,7 +140,7 @@ def _figure(store: Any, runs: Sequence[Any], metrics: Sequence[str] | None) -> t
     return fig, keys, left_out
 
 
-def plot_histories(store: Any, runs: Sequence[Any], path: str | os.PathLike[str], metrics: Sequence[str] | None = None) -> str:
+def plot_histories(store: SQLiteStore, runs: Sequence[Run], path: str | os.PathLike[str], metrics: Sequence[str] | None = None) -> str:
     """Draw the metric histories of ``runs`` overlaid into the image file ``path``.
 
     One panel per metric, its real axis (epoch, boosting round, step) on the x axis,
@@ -161,7 +165,7 @@ def plot_histories(store: Any, runs: Sequence[Any], path: str | os.PathLike[str]
     return plot_histories_report(store, runs, path, metrics)["path"]
 
 
-def plot_histories_report(store: Any, runs: Sequence[Any], path: str | os.PathLike[str],
+def plot_histories_report(store: SQLiteStore, runs: Sequence[Run], path: str | os.PathLike[str],
                           metrics: Sequence[str] | None = None) -> dict[str, Any]:
     """:func:`plot_histories`, returning ``{"path", "drawn": [keys], "left_out": [reasons]}`` for the command to print."""
     path = os.fspath(path)

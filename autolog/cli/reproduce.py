@@ -16,11 +16,14 @@ import posixpath
 import re
 import shlex
 import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
 from autolog import env, secrets
 from autolog.cli.tables import printable
 from autolog.errors import AutologError
+
+if TYPE_CHECKING:
+    from autolog.store.sqlite import SQLiteStore
 
 ENV_DIR = ".autolog-env"
 DIFF = "environment/git.diff"
@@ -38,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace, store: Any) -> int:
+def run(args: argparse.Namespace, store: SQLiteStore) -> int:
     """Print (and with ``--script`` write) the steps; exit 1 when something needed was not recorded."""
     text, problems = plan(store, args.run, reuse_env=args.reuse_env)
     print(text, end="")
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace, store: Any) -> int:
     return 1 if any(p.startswith("cannot") for p in problems) else 0
 
 
-def plan(store: Any, run_ref: str, reuse_env: bool = False, python: str | None = None) -> tuple[str, list[str]]:
+def plan(store: SQLiteStore, run_ref: str, reuse_env: bool = False, python: str | None = None) -> tuple[str, list[str]]:
     """The bash steps that rebuild run ``run_ref`` and the problems found (``cannot ...`` is fatal).
 
     Args:

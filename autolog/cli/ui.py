@@ -17,9 +17,12 @@ import subprocess
 import sys
 import time
 import urllib.request
-from typing import Any
+from typing import TYPE_CHECKING
 
 from autolog.sinks import tensorboard
+
+if TYPE_CHECKING:
+    from autolog.store.sqlite import SQLiteStore
 
 DEFAULT_PORT = 5000
 START_TIMEOUT_S = 180  # MLflow's server imports a lot; a cold start on a busy machine takes a while
@@ -42,7 +45,7 @@ def _wants_tensorboard(args: argparse.Namespace) -> bool:
     return bool(args.tensorboard or args.export_only or args.logdir)
 
 
-def run(args: argparse.Namespace, store: Any) -> int:
+def run(args: argparse.Namespace, store: SQLiteStore) -> int:
     """Run ``autolog ui``: MLflow's UI on the store until Ctrl-C (or TensorBoard with ``--tensorboard``)."""
     if _wants_tensorboard(args):
         return tensorboard.run(args, store)
@@ -78,7 +81,7 @@ def run(args: argparse.Namespace, store: Any) -> int:
     return 1
 
 
-def ui_page(store: Any, experiment: str | None = None) -> str:
+def ui_page(store: SQLiteStore, experiment: str | None = None) -> str:
     """The page to open: the runs table of ``experiment`` (default: the one with the newest run), in MLflow's model-training view."""
     from autolog import env
 

@@ -47,6 +47,7 @@ from autolog.sinks.tfevents import END_STATUS
 
 if TYPE_CHECKING:
     from autolog.store.base import Run
+    from autolog.store.sqlite import SQLiteStore
 
 STATE_FILE = ".autolog-export.db"
 EXPERIMENT_STATE = ".autolog-hparams.json"  # the experiment record last written into the logdir root
@@ -109,7 +110,7 @@ def _key_state(history: list[Any]) -> list[int]:
     return [len(history), top, sum(1 for p in history if p.step < top)]
 
 
-def _export_run(tb: Any, store: Any, state: _State, logdir: str, run: Run, hparams: dict[str, Any]) -> tuple[str, int]:
+def _export_run(tb: Any, store: SQLiteStore, state: _State, logdir: str, run: Run, hparams: dict[str, Any]) -> tuple[str, int]:
     """Bring one run's folder up to date; return (what happened, points written).
 
     ``hparams`` are the session's values (see :mod:`.tb_hparams`); when they change (a
@@ -194,14 +195,14 @@ def _write_experiment(tb: Any, logdir: str, config: tb_hparams.HParamsConfig, ru
             os.remove(path)
 
 
-def _is_gone(store: Any, run_id: str) -> bool:
+def _is_gone(store: SQLiteStore, run_id: str) -> bool:
     try:
         return store.get_run(run_id).lifecycle != "active"
     except RunNotFound:
         return True
 
 
-def export_to_tensorboard(store: Any, logdir: str | os.PathLike[str], experiment: str | None = None) -> dict[str, Any]:
+def export_to_tensorboard(store: SQLiteStore, logdir: str | os.PathLike[str], experiment: str | None = None) -> dict[str, Any]:
     """Write (incrementally) TensorBoard event files for the store's runs into ``logdir``.
 
     One folder per run, named ``<run name>-<short id>``, with every metric history as
@@ -278,7 +279,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"re-export new points this often while TensorBoard runs (default {RELOAD_SECONDS:g}; 0: never)")
 
 
-def default_logdir(store: Any, experiment: str | None) -> str:
+def default_logdir(store: SQLiteStore, experiment: str | None) -> str:
     """Where ``autolog ui`` exports to when no ``--logdir`` is given: inside the store folder."""
     part = "all" if experiment is None else "experiment-" + (_UNSAFE.sub("_", experiment).strip("._") or "_")
     return os.path.join(store.root, "tensorboard", part)
@@ -357,7 +358,7 @@ def _summary(counts: dict[str, Any]) -> str:
     return text
 
 
-def run(args: argparse.Namespace, store: Any) -> int:
+def run(args: argparse.Namespace, store: SQLiteStore) -> int:
     """``autolog ui``: export the store, then serve it with TensorBoard until Ctrl-C."""
     if args.export_only:
         print(_summary(export_to_tensorboard(store, args.export_only, args.experiment)))
