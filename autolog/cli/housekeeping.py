@@ -3,9 +3,9 @@
 ``rm`` soft-deletes runs with their child runs (restorable until ``gc``). Every id is
 resolved and checked before anything changes, so one bad id changes nothing, and a
 run whose process is still alive is refused unless ``--force``. ``gc`` shows what it
-will remove for good and asks first; ``-y/--yes`` skips the question. Without a
-terminal to ask on (scripts, CI) and without ``-y``, ``gc`` removes nothing and exits 2
-with a message saying to pass ``-y``; ``--dry-run`` only lists what would go.
+will remove for good and, at a terminal, asks first; ``-y/--yes`` skips the question.
+It never asks without a terminal (scripts, CI, cron): there it lists what it removes on
+stderr and goes ahead, as before. ``--dry-run`` only lists what would go.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("gc", help="remove deleted runs, unreferenced artifact blobs and abandoned uploads for good")
     p.add_argument("--dry-run", "-n", action="store_true", help="only list what would be removed")
-    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (needed when not at a terminal)")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (gc never asks when not at a terminal)")
     p.add_argument("--json", action="store_true", help="print the result (or with --dry-run the plan) as JSON")
     p.set_defaults(func=cmd_gc)
 
@@ -111,10 +111,9 @@ def cmd_gc(args: argparse.Namespace, store) -> int:
         else:
             print("\n".join(["gc would remove for good:", *lines]) if lines else "nothing to remove")
         return 0
-    if lines and not args.yes:
-        if not sys.stdin.isatty():
-            print("\n".join(["gc would remove for good:", *lines]), file=sys.stderr)
-            raise InvalidState("gc removes data for good and there is no terminal to ask on; pass -y/--yes to confirm")
+    if lines and not args.yes and not sys.stdin.isatty():
+        print("\n".join(["gc removes for good:", *lines]), file=sys.stderr)  # no terminal to ask on
+    elif lines and not args.yes:
         print("\n".join(["gc will remove for good:", *lines]))
         try:
             answer = input("remove these for good? [y/N] ")
