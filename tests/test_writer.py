@@ -209,7 +209,7 @@ def test_flush_with_timeout_returns_points_left(store, monkeypatch):
             al.log_metric("x", float(i), step=i)
         start = time.monotonic()
         assert al.flush(timeout=0.3) == 10
-        assert time.monotonic() - start < 2
+        assert time.monotonic() - start < 5  # bounded: the 0.3 s timeout was honoured, not the 10 s gate
         gate.set()
         assert al.flush(timeout=5) == 0
     assert store.count_points(run.id) == 10
