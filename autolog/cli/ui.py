@@ -16,10 +16,10 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from typing import TYPE_CHECKING
 
 from autolog.sinks import tensorboard
+from autolog.sinks.serving import wait_until_serving
 
 if TYPE_CHECKING:
     from autolog.store.sqlite import SQLiteStore
@@ -140,18 +140,8 @@ def start_server(root: str, port: int, timeout: float = START_TIMEOUT_S) -> subp
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(server_command(root, port), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, env=env, cwd=root)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
-                if resp.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.3)
-    stop_server(proc)
-    with open(log_path, "rb") as log:
-        tail = log.read()[-3000:].decode("utf-8", "replace")
-    raise RuntimeError(f"the MLflow server did not start on 127.0.0.1:{port}; its log ({log_path}) ends with:\n{tail}")
+    return wait_until_serving(proc, f"http://127.0.0.1:{port}/health", timeout, log_path,
+                              f"the MLflow server on 127.0.0.1:{port}", stop_server)
 
 
 def stop_server(proc: subprocess.Popen, timeout: float = 15) -> None:

@@ -37,7 +37,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
@@ -317,20 +316,10 @@ def start_tensorboard(logdir: str, port: int, log_path: str | None = None) -> su
            "--port", str(port), "--samples_per_plugin", f"scalars={SCALAR_SAMPLES}", "--reload_interval", "5"]
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/logdir", timeout=2) as resp:
-                if resp.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.3)
-    stop_tensorboard(proc)
-    with open(log_path, "rb") as log:
-        tail = log.read()[-2000:].decode("utf-8", "replace")
-    raise RuntimeError(f"TensorBoard did not start on 127.0.0.1:{port}; its log ({log_path}) ends with:\n{tail}")
+    from autolog.sinks.serving import wait_until_serving
+
+    return wait_until_serving(proc, f"http://127.0.0.1:{port}/data/logdir", 90, log_path,
+                              f"TensorBoard on 127.0.0.1:{port}", stop_tensorboard)
 
 
 def stop_tensorboard(proc: subprocess.Popen) -> None:
