@@ -241,5 +241,6 @@ def compile_order_by(order_by: Sequence[str] | str | None) -> tuple[str, list]:
             binds.extend(expr_binds)
         parts.append(f"{expr} {direction}")
         binds.extend(expr_binds)
-    parts.append("r.id")
+    # Ties (runs started in the same millisecond) keep creation order, in the last key's direction.
+    parts.append(f"r.rowid {direction}")
     return ", ".join(parts), binds
