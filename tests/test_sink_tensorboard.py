@@ -26,6 +26,8 @@ import pytest
 
 pytest.importorskip("tensorboard", reason="pip install 'autolog[tensorboard]'")
 
+from chromium_devtools import DevTools  # noqa: E402
+
 import autolog as al  # noqa: E402
 from autolog.cli import commands as cli  # noqa: E402
 from autolog.sinks.tensorboard import (  # noqa: E402
@@ -351,59 +353,6 @@ def chromium() -> str:
     if done.returncode != 0 or not found:
         pytest.skip(f"could not install chromium with apt-get: {done.stderr[-500:]}")
     return found
-
-
-class DevTools:
-    """Headless Chromium driven over the DevTools protocol on a pipe (fds 3 and 4)."""
-
-    def __init__(self, binary: str, profile: str) -> None:
-        to_chrome, self._send = os.pipe()
-        self._recv, from_chrome = os.pipe()
-
-        def wire_pipes():  # runs in the child before exec
-            a, b = os.dup(to_chrome), os.dup(from_chrome)
-            os.dup2(a, 3)
-            os.dup2(b, 4)
-
-        self.proc = subprocess.Popen(
-            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
-            preexec_fn=wire_pipes, pass_fds=(3, 4), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        os.close(to_chrome)
-        os.close(from_chrome)
-        self._buffer = b""
-        self._id = 0
-
-    def call(self, method: str, session: str | None = None, **params):
-        self._id += 1
-        message = {"id": self._id, "method": method, "params": params}
-        if session:
-            message["sessionId"] = session
-        os.write(self._send, json.dumps(message).encode() + b"\0")
-        while True:
-            while b"\0" not in self._buffer:
-                chunk = os.read(self._recv, 1 << 16)
-                if not chunk:
-                    raise RuntimeError(f"chromium closed the DevTools pipe (exit {self.proc.poll()})")
-                self._buffer += chunk
-            raw, self._buffer = self._buffer.split(b"\0", 1)
-            reply = json.loads(raw)
-            if reply.get("id") == self._id:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                return reply["result"]
-
-    def close(self) -> None:
-        try:
-            self.call("Browser.close")
-            self.proc.wait(15)
-        except (OSError, RuntimeError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
-        finally:
-            os.close(self._send)
-            os.close(self._recv)
 
 
 def test_scalars_dashboard_in_headless_chromium_shows_run_name(store, tmp_path, tensorboard_on, chromium):
