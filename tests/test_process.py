@@ -25,7 +25,6 @@ from autolog import process
 from autolog.capture import environment as envcapture
 from autolog.patching import lifecycle
 from autolog.patching.lifecycle import open_fit_run
-from autolog.store.writer import PRESSURE
 
 QUIET = {"capture_env": False, "log_system_metrics": False}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -225,7 +224,7 @@ def test_queue_stays_bounded_while_another_process_holds_the_lock(store, monkeyp
             dropped = writer.points_dropped
         assert al.flush(timeout=60) == 0
     assert 0 < dropped < total
-    assert peak <= writer.limit + PRESSURE  # never the whole 400k in memory
+    assert peak <= 2 * writer.limit  # never the whole 400k in memory
     assert store.count_points(run.id) + dropped == total  # every point is either stored or counted as dropped
 
 

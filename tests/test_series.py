@@ -45,6 +45,22 @@ def test_random_values_cost_at_most_13_bytes_a_point_and_repeated_values_far_les
     assert len(series.encode(steady)) / 10_000 < 2
 
 
+def _packed(points):
+    return bytearray(b"".join(series.POINT.pack(*p) for p in points))
+
+
+@pytest.mark.parametrize("n", [10, 5_000])  # the first format and the column format
+def test_packed_chunks_encode_like_tuple_lists(n):
+    points = _points(n, seed=2)
+    points[3] = (2**53, float("nan"), points[3][2])
+    points[4] = (-(2**53), -0.0, 5e-324)
+    flat = _packed(points)
+    assert series.count(flat) == n and _bits(series.as_tuples(flat)) == _bits(points)
+    blob, latest = series.encode_with_latest(flat)
+    assert _bits(series.decode(blob)) == _bits(points)
+    assert _bits([latest]) == _bits([series.latest(points)]) == _bits([points[3]])
+
+
 def test_latest_is_the_last_logged_of_the_highest_step():
     points = [(1, 1.0, 1.0), (3, 2.0, 2.0), (3, 3.0, 3.0), (2, 4.0, 4.0)] * 300
     blob, latest = series.encode_with_latest(points)

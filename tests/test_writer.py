@@ -14,6 +14,7 @@ import time
 import pytest
 
 import autolog as al
+from autolog.store import series
 from autolog.store.sqlite import SQLiteStore
 from autolog.store.writer import BatchWriter
 
@@ -109,7 +110,7 @@ def test_bounded_queue_makes_the_caller_wait(tmp_path):
 
     def slow_write(chunks):
         release.wait()
-        written.extend(p for c in chunks for p in c[2])
+        written.extend(p for c in chunks for p in series.as_tuples(c[2]))
 
     writer = BatchWriter(slow_write, interval=0.01, limit=1_000)
     queue = writer.series("r", "k")
@@ -117,8 +118,8 @@ def test_bounded_queue_makes_the_caller_wait(tmp_path):
 
     def produce():
         for i in range(5_000):
-            queue.append((i, 0.0, 0.0))
-            if len(queue) >= 1_000:
+            queue.extend(series.POINT.pack(i, 0.0, 0.0))
+            if len(queue) >= 1_000 * series.POINT.size:
                 writer.pressure(queue)
         done.set()
 
@@ -141,8 +142,8 @@ def test_failing_writes_do_not_grow_memory_without_bound():
 
     def produce():
         for i in range(6_000):
-            queue.append((i, 0.0, 0.0))
-            if len(queue) >= 500:
+            queue.extend(series.POINT.pack(i, 0.0, 0.0))
+            if len(queue) >= 500 * series.POINT.size:
                 writer.pressure(queue)
         done.set()
 
@@ -303,6 +304,7 @@ def test_four_processes_into_one_store(tmp_path):
 EXIT_BLOCKED = """
 import time
 import autolog as al
+from autolog.store import series
 from autolog.store.sqlite import SQLiteStore
 original = SQLiteStore.write_series
 def stuck(self, chunks):

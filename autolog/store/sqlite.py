@@ -358,8 +358,8 @@ class SQLiteStore(Housekeeping, RunReader):
             groups.setdefault((run_id, key), []).append((step, value, t))
         self.write_series([(r, k, points) for (r, k), points in groups.items()])
 
-    def write_series(self, chunks: Sequence[tuple[str, str, Sequence[series.Point]]]) -> None:
-        """Write chunks ``(run_id, key, [(step, value, time_s), ...])`` in one transaction.
+    def write_series(self, chunks: Sequence[tuple[str, str, series.Points]]) -> None:
+        """Write chunks ``(run_id, key, points)`` in one transaction (points: see ``series.Points``).
 
         Each chunk becomes one compact row; the latest value of each key (highest step,
         the last logged among equal steps) is upserted for searches.
@@ -369,7 +369,7 @@ class SQLiteStore(Housekeeping, RunReader):
         for run_id, key, points in chunks:
             blob, (step, value, t) = series.encode_with_latest(points)
             latest.append((run_id, key, None if value != value else value, step, int(t * 1000)))
-            rows.append((run_id, key, len(points), blob))
+            rows.append((run_id, key, series.count(points), blob))
         key_ids = self._key_ids_for(row[1] for row in rows)
         with self._tx() as tx:
             tx.executemany(

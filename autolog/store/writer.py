@@ -1,7 +1,10 @@
 """The background batched writer behind ``log_metric``.
 
-The training thread only appends a ``(step, value, time)`` tuple to the list of its
-series (atomic under the GIL). A daemon thread wakes every ``interval`` seconds (at
+The training thread only appends one packed point, 24 bytes of step, value and time
+(``series.POINT``), to the ``bytearray`` of its series: one C call, atomic under the GIL
+even when threads log the same key, no Python object kept per point, and the writer takes
+a whole batch with one ``memcpy`` instead of walking and freeing a tuple per point (so the
+GIL time it takes from the training thread no longer grows with the number of points). A daemon thread wakes every ``interval`` seconds (at
 once on ``flush()``), and commits everything queued in one transaction: counting points
 to wake early would put work on every append. When the
 queue reaches ``limit`` the caller waits for room instead of growing memory. A failed
@@ -25,15 +28,18 @@ import sqlite3
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from autolog import env, process
+from autolog.store import series
 
-PRESSURE = 50_000  # queued points of one key at which the hot path wakes the writer
+PRESSURE = 200_000  # queued points of one key (4.8 MB packed) at which the hot path wakes the writer
+POINT_BYTES = series.POINT.size  # bytes per queued point: step, value, time_s as float64
 
-# One chunk: (run_id, key, [(step, value, time_s), ...]).
-Chunk = tuple[str, str, Sequence[tuple[int, float, float]]]
+# One chunk: (run_id, key, points): packed points from the queues, or a list of
+# (step, value, time_s) tuples (series.encode takes both; see series.Points).
+Chunk = tuple[str, str, Any]
 WriteFn = Callable[[list[Chunk]], None]
 # A deferred store call: (what it records, in words for warnings; the call).
 Op = tuple[str, Callable[[], None]]
@@ -44,8 +50,8 @@ RETRYABLE = (sqlite3.OperationalError, OSError)
 class BatchWriter:
     """Moves queued metric points into a store from a daemon thread.
 
-    Points are queued per series (one deque per run and key) so that the thread does
-    no per-point grouping: it hands each series' points to ``write`` as one chunk.
+    Points are queued per series (one ``bytearray`` of packed points per run and key) so that the
+    thread does no per-point grouping: it hands each series' points to ``write`` as one chunk.
     """
 
     def __init__(
@@ -58,7 +64,7 @@ class BatchWriter:
     ) -> None:
         self.write = write
         self.interval = interval if interval is not None else env.number(env.AUTOLOG_FLUSH_INTERVAL, 0.2)
-        self.limit = int(limit if limit is not None else env.number(env.AUTOLOG_QUEUE_LIMIT, 1_000_000))
+        self.limit = int(limit if limit is not None else env.number(env.AUTOLOG_QUEUE_LIMIT, 1_000_000))  # sets pressure_len
         self.key = key
         self.points_written = 0
         self.points_dropped = 0
@@ -66,7 +72,7 @@ class BatchWriter:
         self.failures = 0
         self.last_error: BaseException | None = None
         self._name = name
-        self._series: dict[tuple[str, str], list] = {}
+        self._series: dict[tuple[str, str], bytearray] = {}
         self._pending: list[Chunk] = []  # chunks of a failed write, retried first
         self._pending_n = 0  # points in _pending
         self._inflight = 0  # points taken from the queues whose write has not returned yet
@@ -80,15 +86,28 @@ class BatchWriter:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def series(self, run_id: str, key: str) -> list:
-        """The list that ``(step, value, time)`` points of ``key`` in run ``run_id`` go to.
+    @property
+    def limit(self) -> int:
+        """Points that may wait (queued, in flight or kept for a retry) before ``log_metric`` waits."""
+        return self._limit
 
-        ``list.append`` is one C call, atomic under the GIL; the writer takes a prefix
-        with ``buf[:n]`` and ``del buf[:n]``, so points appended in between survive.
+    @limit.setter
+    def limit(self, points: int) -> None:
+        self._limit = points
+        # The queue length (in bytes) at which the hot path calls ``pressure``: every PRESSURE
+        # points, and often enough that a small limit still bounds memory.
+        self.pressure_len = max(1, min(PRESSURE, points // 2)) * POINT_BYTES
+
+    def series(self, run_id: str, key: str) -> bytearray:
+        """The ``bytearray`` that packed points of ``key`` in run ``run_id`` go to.
+
+        A point is ``queue += series.POINT.pack(step, value, time)`` (steps are at most
+        2**53, exact in a float64): one C call, atomic under the GIL. The writer takes a
+        prefix with ``buf[:n]`` and ``del buf[:n]``, so points appended in between survive.
         """
         found = self._series.get((run_id, key))
         if found is None:
-            found = self._series.setdefault((run_id, key), [])
+            found = self._series.setdefault((run_id, key), bytearray())
         self.ensure_thread()
         return found
 
@@ -135,7 +154,7 @@ class BatchWriter:
             if n:
                 # Copy, then delete only what was copied: appends racing in between survive.
                 points = buffer[:n]
-                self._inflight += n
+                self._inflight += n // POINT_BYTES
                 del buffer[:n]
                 chunks.append((run_id, key, points))
         return chunks
@@ -195,7 +214,7 @@ class BatchWriter:
         self.failures += 1
         self.last_error = exc
         if self.failures == 1:
-            points = sum(len(c[2]) for c in self._pending)
+            points = sum(series.count(c[2]) for c in self._pending)
             updates = len(self._ops) + len(self._final_ops)
             _warn(
                 f"autolog: could not write {points} metric points and {updates} run updates to the store "
@@ -226,7 +245,7 @@ class BatchWriter:
             return [what for what, _call in self._ops + self._final_ops]
 
     # -- caller side -------------------------------------------------------------------
-    def pressure(self, queue: list) -> None:
+    def pressure(self, queue: bytearray) -> None:
         """Called by the hot path when a queue is long: wake the writer, wait (bounded) while full.
 
         Points of failed writes and of the write in progress count toward ``limit``: a store
@@ -253,12 +272,13 @@ class BatchWriter:
             self._refusing = True
         self._drop(queue)
 
-    def _full(self, queue: list) -> bool:
-        return len(queue) + self._pending_n + self._inflight >= self.limit
+    def _full(self, queue: bytearray) -> bool:
+        return len(queue) // POINT_BYTES + self._pending_n + self._inflight >= self.limit
 
-    def _drop(self, queue: list) -> None:
-        n = len(queue)
-        del queue[:n]
+    def _drop(self, queue: bytearray) -> None:
+        size = len(queue)
+        n = size // POINT_BYTES
+        del queue[:size]
         ident = next((i for i, q in list(self._series.items()) if q is queue), ("?", "?"))
         self.dropped[ident] = self.dropped.get(ident, 0) + n
         self.points_dropped += n
@@ -271,7 +291,7 @@ class BatchWriter:
 
     def pending(self) -> int:
         """Points not yet durable."""
-        return self._inflight + self._pending_n + sum(len(q) for q in list(self._series.values()))
+        return self._inflight + self._pending_n + sum(len(q) // POINT_BYTES for q in list(self._series.values()))
 
     def flush(self, timeout: float | None = None) -> int:
         """Write every point queued so far; return how many could not be written in time.
@@ -321,7 +341,7 @@ class BatchWriter:
         """In a forked child: forget the parent's points and thread; start again on first use."""
         # The same lists stay registered (runs cache them), emptied: those points are the parent's.
         for queue in list(self._series.values()):
-            queue.clear()
+            del queue[:]
         self._pending = []
         self._pending_n = self._inflight = 0
         self._ops, self._final_ops = [], []

@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from autolog import env, process, validation
 from autolog.errors import InvalidState, InvalidType, StoreLocked
-from autolog.store.writer import PRESSURE, flush_all, writer_for
+from autolog.store import series
+from autolog.store.writer import flush_all, writer_for
 
 if TYPE_CHECKING:
     from autolog.store.base import Artifact, Experiment
@@ -53,6 +54,8 @@ run_start_hooks: list[Callable[[ActiveRun, dict], None]] = []
 _implicit_provider: Callable[[], ActiveRun | None] | None = None
 
 _time = time.time
+_pack = series.POINT.pack
+_MIN_STEP, _MAX_STEP = -validation.MAX_STEP, validation.MAX_STEP  # globals: no attribute lookup or negation per point
 
 
 # -- stores and experiments -------------------------------------------------------------
@@ -287,7 +290,7 @@ def log_metric(key: str, value: float, step: int | None = None, goal: str | None
     # An inlined copy of ActiveRun.log_metric: one Python call less per point.
     run = _current.get()
     if run is None:
-        run = _run_for(lambda: validation.check_metric(key, value, step))
+        run = _run_for_metric(key, value, step)
     if goal is not None:
         run.set_metric_goal(key, goal)
     try:
@@ -303,11 +306,17 @@ def log_metric(key: str, value: float, step: int | None = None, goal: str | None
         if counter is None:
             counter = run.auto_steps.setdefault(key, itertools.count())
         step = next(counter)  # atomic under the GIL: threads logging one key never share a step
-    elif type(step) is not int or not -validation.MAX_STEP <= step <= validation.MAX_STEP:
+    elif type(step) is not int or not _MIN_STEP <= step <= _MAX_STEP:
         step = validation.metric_step(step, key)
-    queue.append((step, value, _time()))
-    if len(queue) >= PRESSURE:
+    queue += _pack(step, value, _time())  # one C call, atomic under the GIL (see store/writer.py)
+    if len(queue) >= run.writer.pressure_len:
         run.writer.pressure(queue)
+
+
+def _run_for_metric(key: Any, value: Any, step: Any) -> ActiveRun:
+    # Not a lambda inside log_metric: a closure there would make its arguments cells,
+    # allocated on every call of the hot path.
+    return _run_for(lambda: validation.check_metric(key, value, step))
 
 
 def set_metric_goal(key: str, goal: str) -> None:

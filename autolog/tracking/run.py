@@ -23,15 +23,18 @@ from typing import TYPE_CHECKING, Any
 
 from autolog import validation
 from autolog.errors import ArtifactNotFound, InvalidPath
+from autolog.store import series
 from autolog.store.artifacts import safe_artifact_path
-from autolog.store.writer import PRESSURE, RETRYABLE, BatchWriter
+from autolog.store.writer import RETRYABLE, BatchWriter
 
 if TYPE_CHECKING:
     from autolog.store.base import Artifact, Run
     from autolog.store.sqlite import SQLiteStore
 
 _time = time.time
+_pack = series.POINT.pack
 STEP_LIMIT = validation.MAX_STEP
+_MIN_STEP = -STEP_LIMIT  # a global: no negation per point
 
 
 class ActiveRun:
@@ -46,7 +49,7 @@ class ActiveRun:
         self.parent_run_id = run.parent_run_id
         # The hot path (this class and api.log_metric, its inlined copy) reads these three directly.
         self.writer = writer
-        self.queues: dict[str, list] = {}  # key -> the writer's queue for it
+        self.queues: dict[str, bytearray] = {}  # key -> the writer's queue of packed points for it
         # One counter per key: next() is atomic under the GIL, so threads never share a step.
         self.auto_steps: dict[str, Iterator[int]] = {}
         self._params: dict[str, str] = {}
@@ -127,11 +130,11 @@ class ActiveRun:
             if counter is None:
                 counter = self.auto_steps.setdefault(key, itertools.count())
             step = next(counter)
-        elif type(step) is not int or not -STEP_LIMIT <= step <= STEP_LIMIT:
+        elif type(step) is not int or not _MIN_STEP <= step <= STEP_LIMIT:
             # Out-of-range ints would only fail later, inside the writer thread.
             step = validation.metric_step(step, key)
-        queue.append((step, value, _time()))
-        if len(queue) >= PRESSURE:
+        queue += _pack(step, value, _time())  # one C call, atomic under the GIL (see store/writer.py)
+        if len(queue) >= self.writer.pressure_len:
             self.writer.pressure(queue)
 
     def set_metric_goal(self, key: str, goal: str) -> None:
