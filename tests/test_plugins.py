@@ -257,3 +257,41 @@ def test_autolog_imports_no_framework(tmp_path):
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["loaded"] == []
     assert "sklearn" in result["enabled"]  # installed here, so enabled (hooked, not imported)
+
+
+def test_builtin_framework_table_matches_the_integrations():
+    # autolog() hooks these modules without importing the integrations: the table must say what they patch.
+    for value in dict(plugins.entry_points(GROUP)).values():
+        module_name = value.partition(":")[0]
+        if module_name in plugins.BUILTIN_FRAMEWORKS:
+            integration = importlib.import_module(module_name).INTEGRATION
+            assert plugins.BUILTIN_FRAMEWORKS[module_name] == (integration.module, *integration.also_modules)
+    assert set(plugins.BUILTIN_FRAMEWORKS) == {f"autolog.integrations.{n}" for n in
+                                               ("sklearn", "xgboost", "lightgbm", "keras", "lightning", "tensorboard")}
+
+
+def test_an_integration_module_loads_when_its_framework_is_imported(tmp_path):
+    pytest.importorskip("sklearn", reason="pip install 'autolog[sklearn]'")
+    code = (
+        "import sys, json\n"
+        "import autolog\n"
+        "from autolog.patching.engine import REGISTRY\n"
+        "ours = lambda: sorted(m for m in sys.modules if m.startswith('autolog.integrations.') and '._' not in m)\n"
+        "enabled = autolog.autolog()\n"
+        "before = ours()\n"
+        "autolog.autolog(only=['xgboost'], disable=True)\n"
+        "import sklearn.linear_model\n"
+        "after = ours()\n"
+        "patched = len(REGISTRY.patched('sklearn'))\n"
+        "off = autolog.autolog(disable=True)\n"
+        "print(json.dumps({'enabled': enabled, 'before': before, 'after': after, 'patched': patched, 'off': off,\n"
+        "                  'restored': len(REGISTRY.patched('sklearn'))}))\n"
+    )
+    env = {**os.environ, "AUTOLOG_URI": str(tmp_path / "store"), "AUTOLOG_STRICT": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                         cwd=tmp_path, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert {"sklearn", "xgboost"} <= set(result["enabled"])
+    assert result["before"] == []  # enabled, hooked, nothing imported
+    assert result["after"] == ["autolog.integrations.sklearn"]  # xgboost was disabled before its import: never loaded
+    assert result["patched"] > 0 and result["off"] == [] and result["restored"] == 0

@@ -12,8 +12,7 @@ from typing import Any
 
 from autolog import secrets
 from autolog.errors import InvalidName, InvalidType
-from autolog.patching import options
-from autolog.patching.plugins import Integration, disable, discover, enable, framework_available
+from autolog.patching import options, plugins
 from autolog.reporting import set_silent, warn_once
 
 
@@ -83,32 +82,36 @@ def autolog(
         "log_importance_plot": log_importance_plot, "redact": redact,
     }
     options.validate(opts)
-    known = discover()
+    # Names only: an integration module is imported when its framework is (plugins.enable_name).
+    known = plugins.names()
     names = _check_only(only, known)
     if disable:
-        for name in names or list(known):
+        for name in names or known:
             disable_integration(name)
         if not names:  # everything off: no option of this session leaks into the next autolog()
             options.reset()
             set_silent(False)
             secrets.set_enabled(True)
             _configure_repro(True, True)
-        return [n for n, i in known.items() if i.enabled]
+        return [n for n in plugins.names() if plugins.is_enabled(n)]
     options.set_global(opts)
     set_silent(silent)
     secrets.set_enabled(redact)
     _configure_repro(capture_env, log_system_metrics)
-    for name in names or list(known):
-        integration = known[name]
-        if not framework_available(integration):
-            if names:
+    for name in names or known:
+        modules = plugins.framework_modules(name)
+        if modules is None:  # its module failed to load (warned once)
+            continue
+        if not plugins.modules_available(modules):
+            integration = plugins.get(name) if names else None
+            if integration is not None:
                 warn_once(f"missing:{name}", f"autolog: {integration.module} is not installed; {integration.install_hint}")
             continue
-        enable(integration)
-    return [n for n, i in known.items() if i.enabled]
+        plugins.enable_name(name)
+    return [n for n in plugins.names() if plugins.is_enabled(n)]
 
 
-def _check_only(only: Iterable[str] | None, known: dict[str, Integration]) -> list[str]:
+def _check_only(only: Iterable[str] | None, known: list[str]) -> list[str]:
     if only is None:
         return []
     if isinstance(only, str):
@@ -131,7 +134,7 @@ def _configure_repro(capture_env: bool, log_system_metrics: bool) -> None:
 
 def enable_integration(name: str, **opts: Any) -> bool:
     """Enable one integration with its own options (they win over ``autolog()``'s)."""
-    integration = discover().get(name)
+    integration = plugins.get(name)
     if integration is None:
         raise InvalidName(f"unknown integration {name!r}")
     disable_flag = opts.pop("disable", False)
@@ -143,12 +146,10 @@ def enable_integration(name: str, **opts: Any) -> bool:
         set_silent(opts["silent"])
     if "redact" in opts:  # process-wide, like silent: the store redacts for every integration
         secrets.set_enabled(opts["redact"])
-    enable(integration)
+    plugins.enable(integration)
     return True
 
 
 def disable_integration(name: str) -> None:
-    """Disable one integration and restore its patched attributes."""
-    integration = discover().get(name)
-    if integration is not None:
-        disable(integration)
+    """Disable one integration and restore its patched attributes (one never imported has none)."""
+    plugins.disable_name(name)

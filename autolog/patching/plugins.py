@@ -110,31 +110,145 @@ def _load(value: str) -> Any:
     return obj
 
 
-def discover() -> dict[str, Integration]:
-    """Load every integration registered under the entry-point group (once per process)."""
+# The framework modules each built-in integration patches (its ``module`` and ``also_modules``),
+# so that ``autolog()`` can hook them without importing the integration modules (5-15 ms);
+# an integration module is imported when its framework is. Third-party integrations are
+# imported by ``autolog()``: only they know their framework. A test keeps this in step.
+BUILTIN_FRAMEWORKS: dict[str, tuple[str, ...]] = {
+    "autolog.integrations.sklearn": ("sklearn",),
+    "autolog.integrations.xgboost": ("xgboost",),
+    "autolog.integrations.lightgbm": ("lightgbm",),
+    "autolog.integrations.keras": ("keras",),
+    "autolog.integrations.lightning": ("lightning", "pytorch_lightning"),
+    "autolog.integrations.tensorboard": ("torch.utils.tensorboard", "tensorboardX"),
+}
+
+_entries: dict[str, str] | None = None  # name -> "module:attribute" of the entry points not imported yet
+_wanted: set[str] = set()  # integrations autolog() enabled, loaded or still waiting for their framework
+
+
+def _entry_map() -> dict[str, str]:
+    global _entries
+    with _lock:
+        if _entries is None:
+            _entries = dict(entry_points(GROUP))
+        return _entries
+
+
+def _loaded() -> dict[str, Integration]:
     global _integrations
     with _lock:
         if _integrations is None:
-            found: dict[str, Integration] = {}
-            for ep_name, value in entry_points(GROUP):
-                try:
-                    obj = _load(value)
-                except Exception as exc:
-                    warn_once(f"load:{ep_name}", f"autolog: could not load integration {ep_name!r} ({value}): {exc}")
-                    continue
-                if not isinstance(obj, Integration):
-                    warn_once(f"load:{ep_name}", f"autolog: entry point {ep_name!r} ({value}) is not an autolog Integration")
-                    continue
-                found[obj.name] = obj
-            _integrations = found
+            _integrations = {}
         return _integrations
+
+
+def _load_entry(ep_name: str) -> Integration | None:
+    # Import one entry point's integration (once: its entry is then dropped); one autolog() wants is enabled on load.
+    with _lock:
+        found = _loaded()
+        value = _entry_map().pop(ep_name, None)
+        if value is None:
+            return found.get(ep_name)
+        try:
+            obj = _load(value)
+        except Exception as exc:
+            warn_once(f"load:{ep_name}", f"autolog: could not load integration {ep_name!r} ({value}): {exc}")
+            return None
+        if not isinstance(obj, Integration):
+            warn_once(f"load:{ep_name}", f"autolog: entry point {ep_name!r} ({value}) is not an autolog Integration")
+            return None
+        found.setdefault(obj.name, obj)
+        if obj.name in _wanted and not obj.enabled:
+            enable(obj)
+        return found[obj.name]
+
+
+def discover() -> dict[str, Integration]:
+    """Load every integration registered under the entry-point group (each imported once per process)."""
+    with _lock:
+        for ep_name in list(_entry_map()):
+            _load_entry(ep_name)
+        return _loaded()
+
+
+def names() -> list[str]:
+    """The names of every known integration, without importing any integration module."""
+    with _lock:
+        return list(dict.fromkeys([*_entry_map(), *_loaded()]))
+
+
+def get(name: str) -> Integration | None:
+    """The integration called ``name`` (its module imported now if needed), or None."""
+    with _lock:
+        found = _loaded().get(name)
+        return found if found is not None else _load_entry(name)
+
+
+def framework_modules(name: str) -> tuple[str, ...] | None:
+    """The modules whose import patches ``name``: read from the table for built-ins, else from the loaded integration."""
+    with _lock:
+        found = _loaded().get(name)
+        if found is None:
+            value = _entry_map().get(name, "")
+            modules = BUILTIN_FRAMEWORKS.get(value.partition(":")[0].strip())
+            if modules is not None:
+                return modules
+            found = _load_entry(name)
+        return None if found is None else (found.module, *found.also_modules)
+
+
+def enable_name(name: str) -> None:
+    """Turn the integration ``name`` on; a built-in one is imported only when its framework is."""
+    with _lock:
+        found = _loaded().get(name)
+        if found is not None:
+            enable(found)
+            return
+        modules = framework_modules(name)
+        if modules is None:
+            return
+        _wanted.add(name)
+        if any(m in sys.modules for m in modules):
+            _load_entry(name)
+            return
+        for module_name in modules:
+            key = f"load:{name}:{module_name}"
+            if key in _hooked:
+                continue
+            _hooked.add(key)
+            import wrapt
+
+            # The hook imports the integration, which (still wanted) enables and patches at once.
+            wrapt.register_post_import_hook(lambda _module, n=name: _load_wanted(n), module_name)
+
+
+def _load_wanted(name: str) -> None:
+    with _lock:
+        if name in _wanted:
+            _load_entry(name)
+
+
+def disable_name(name: str) -> None:
+    """Turn the integration ``name`` off; one never imported has nothing to restore."""
+    with _lock:
+        found = _loaded().get(name)
+        if found is not None:
+            disable(found)
+        _wanted.discard(name)
+
+
+def is_enabled(name: str) -> bool:
+    """Whether ``name`` is on: patched (or hooked) now, or waiting for its framework's import."""
+    found = _loaded().get(name)
+    return found.enabled if found is not None else name in _wanted
 
 
 def register(integration: Integration) -> None:
     """Add an integration by hand (tests and plugins that are not installed as distributions)."""
     if not isinstance(integration, Integration):
         raise InvalidType(f"expected an autolog Integration, got {type(integration).__name__}")
-    discover()[integration.name] = integration
+    _loaded()[integration.name] = integration
 
 
 def installed_version(distribution: str) -> str | None:
@@ -227,6 +341,7 @@ def enable(integration: Integration) -> None:
     """Turn one integration on: patch its framework now or as soon as it is imported."""
     with _lock:
         integration.enabled = True
+        _wanted.add(integration.name)
         for module_name in (integration.module, *integration.also_modules):
             _hook(integration, module_name)
 
@@ -235,6 +350,7 @@ def disable(integration: Integration) -> None:
     """Turn one integration off and restore every attribute it patched."""
     with _lock:
         integration.enabled = False
+        _wanted.discard(integration.name)
         from autolog.patching.engine import REGISTRY
 
         REGISTRY.revert(integration.name)
@@ -244,11 +360,16 @@ def disable(integration: Integration) -> None:
 
 def framework_available(integration: Integration) -> bool:
     """Whether the framework is imported or importable (its top package is found; nothing is imported)."""
-    if any(m in sys.modules for m in (integration.module, *integration.also_modules)):
+    return modules_available((integration.module, *integration.also_modules))
+
+
+def modules_available(modules: tuple[str, ...]) -> bool:
+    """Whether one of ``modules`` is imported or importable (its top package is found; nothing is imported)."""
+    if any(m in sys.modules for m in modules):
         return True
     from importlib.util import find_spec
 
-    for module_name in (integration.module, *integration.also_modules):
+    for module_name in modules:
         try:
             # find_spec("torch.utils.tensorboard") imports torch; the top package's spec imports nothing.
             if find_spec(module_name.partition(".")[0]) is not None:
