@@ -12,15 +12,15 @@ import importlib
 import json
 import math
 import os
-import sqlite3
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from autolog import env
-from autolog.cli import compare, housekeeping, listing
-from autolog.cli.tables import fmt_duration, fmt_time, fmt_value, printable, sparkline, table
 from autolog.errors import AutologError, StoreNotFound
+
+# The table, listing and store modules load in the functions that use them: `autolog run`
+# goes through main() too, and the program it starts must not pay for them.
 
 STORE_HELP = (f"store folder (default ${env.AUTOLOG_URI}, else the first {env.DEFAULT_STORE}/ found from here up to"
               f" the git root, else ./{env.DEFAULT_STORE} there); also accepted after the command")
@@ -70,6 +70,9 @@ def run_dict(run, store=None, history: bool = False) -> dict:
 
 
 def cmd_show(args: argparse.Namespace, store) -> int:
+    from autolog.cli import housekeeping
+    from autolog.cli.tables import fmt_duration, fmt_time, fmt_value, printable, sparkline, table
+
     run = store.get_run(args.run)
     if args.json:
         data = run_dict(run, store)
@@ -106,6 +109,8 @@ def cmd_show(args: argparse.Namespace, store) -> int:
 
 
 def cmd_experiments(args: argparse.Namespace, store) -> int:
+    from autolog.cli.tables import fmt_time, table
+
     exps = store.list_experiments()
     if args.json:
         print_json([{"id": e.id, "name": e.name, "created": e.created} for e in exps])
@@ -116,6 +121,8 @@ def cmd_experiments(args: argparse.Namespace, store) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``autolog`` command."""
+    from autolog.cli import compare, housekeeping, listing
+
     parser = argparse.ArgumentParser(prog="autolog", description="Search, compare and share autolog runs.")
     parser.add_argument("--store", default=None, help=STORE_HELP)
     parser.add_argument("--version", action="version", version=f"autolog {_version()}")
@@ -170,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if run_command.subcommand(argv) == "run":  # the program's start-up must not pay for the other commands
         return run_command.main(argv)
+    import sqlite3
+
     args = build_parser().parse_args(argv)
     from autolog.tracking.api import open_store
 
