@@ -253,3 +253,57 @@ def test_a_two_process_ddp_job_is_one_run(store, tmp_path):
     run = only_run(store)
     assert run.status == "FINISHED" and run.params["world_size"] == "2"
     assert "loss" in run.metrics
+
+
+PROBE = """
+import json, os, sys
+print(json.dumps({"argv": sys.argv, "path0": sys.path[0], "file": globals().get("__file__"), "name": __name__,
+                  "spec": getattr(__spec__, "name", None), "orig": sys.orig_argv[1:], "main": sorted(vars(sys.modules["__main__"])),
+                  "in_process": "autolog.cli.run" in sys.modules}))
+if "--crash" in sys.argv:
+    raise ValueError("probe crashed")
+"""
+
+
+@pytest.mark.parametrize("form", ["script", "module", "code"])
+def test_a_plain_python_program_sees_what_python_would_show_it(store, tmp_path, form):
+    # Run in the autolog process itself (no second interpreter start), set up as `python` sets it up.
+    import json
+
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "probe.py").write_text(PROBE)
+    args = {"script": ["pkg/probe.py", "a", "--b"], "module": ["-m", "pkg.probe", "a"], "code": ["-c", PROBE, "a"]}[form]
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    env.pop("AUTOLOG_URI", None)
+    plain = subprocess.run([sys.executable, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    ours = autolog_run(store, "--", "python", *args, cwd=tmp_path)
+    assert plain.returncode == 0 and ours.returncode == 0, ours.stderr[-3000:]
+    expected, got = json.loads(plain.stdout), json.loads(ours.stdout)
+    assert got.pop("in_process") is True and expected.pop("in_process") is False
+    assert got == expected
+    run = only_run(store)
+    assert run.status == "FINISHED"
+    assert run.tags["source.entry_point"].endswith({"script": "pkg/probe.py", "module": "-m pkg.probe", "code": "interactive"}[form])
+
+
+def test_a_crash_prints_the_programs_own_traceback(store, tmp_path):
+    (tmp_path / "probe.py").write_text(PROBE)
+    done = autolog_run(store, "--", "python", "probe.py", "--crash", cwd=tmp_path)
+    assert done.returncode == 1
+    tb = done.stderr[done.stderr.index("Traceback"):]
+    assert 'probe.py", line 7, in <module>' in tb and "ValueError: probe crashed" in tb
+    assert "autolog" not in tb.split("\n")[1]  # the first frame is the program's, as under python
+    assert only_run(store).status == "FAILED"
+
+
+def test_interpreter_options_still_run_through_exec(store, tmp_path):
+    (tmp_path / "probe.py").write_text(PROBE)
+    done = autolog_run(store, "--", "python", "-X", "utf8", "probe.py", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    import json
+
+    got = json.loads(done.stdout)
+    assert got["in_process"] is False and got["orig"] == ["-X", "utf8", "probe.py"]
+    assert only_run(store).status == "FINISHED"

@@ -1,7 +1,8 @@
 """Inside a program started by ``autolog run``: enable autolog and own the program's run.
 
-The ``sitecustomize`` that ``autolog run`` puts on ``PYTHONPATH`` calls :func:`start` in
-every Python process of the program. Environment variables (set by ``autolog run``,
+``autolog run`` calls :func:`start` itself before a plain Python program it runs in its own
+process, and the ``sitecustomize`` it puts on ``PYTHONPATH`` calls it in every other Python
+process of the program (an exec'd program, its subprocesses). Environment variables (set by ``autolog run``,
 inherited by subprocesses):
 
 - ``AUTOLOG_BOOTSTRAP``: JSON with the ``autolog()`` options, experiment, run name, tags,

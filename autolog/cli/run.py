@@ -1,11 +1,15 @@
 """``autolog run``: run a program with ``autolog()`` enabled, without editing it.
 
 ``autolog run [options] -- python train.py --lr 0.1`` (also ``autolog run train.py ARGS``
-and ``python -m autolog train.py ARGS``) replaces itself with the program (``exec``), so
-the program's exit code, output and signals are its own. A ``sitecustomize`` placed first
-on ``PYTHONPATH`` enables autolog at interpreter start-up in the program and in every
-Python subprocess it starts; see :mod:`autolog.cli.bootstrap` for the environment
-variables and for how the program's run is named, tagged and ended.
+and ``python -m autolog train.py ARGS``) becomes the program, so the program's exit code,
+output and signals are its own. A Python program given as ``python script.py``,
+``python -m module`` or ``python -c code`` with no interpreter options runs in this very
+process, set up as the interpreter would set it up (``sys.argv``, ``sys.path[0]``, a fresh
+``__main__``): a second interpreter start would cost the program 30-50 ms. Any other
+program replaces this process (``exec``). A ``sitecustomize`` placed first on
+``PYTHONPATH`` enables autolog at interpreter start-up in every Python subprocess the
+program starts; see :mod:`autolog.cli.bootstrap` for the environment variables and for
+how the program's run is named, tagged and ended.
 """
 
 from __future__ import annotations
@@ -150,9 +154,12 @@ def main(argv: list[str]) -> int:
 
 
 def run(args: argparse.Namespace, store: Any = None) -> int:
-    """Replace this process with the program, autologged; returns only when it cannot start."""
+    """Become the program, autologged: run a plain Python program here, else ``exec`` it; returns its exit code."""
     argv = program(list(args.command))
     child = environment(args, argv, getattr(args, "store", None))
+    form = python_form(argv)
+    if form is not None:
+        return _run_here(argv, form, child)
     sys.stdout.flush()
     sys.stderr.flush()
     try:
@@ -161,3 +168,87 @@ def run(args: argparse.Namespace, store: Any = None) -> int:
         print(f"autolog: error: cannot start {argv[0]!r}: {exc.strerror}", file=sys.stderr)
         return 127
     return 0  # not reached
+
+
+def python_form(argv: list[str]) -> tuple[str, str, list[str]] | None:
+    """``("script", path, args)``, ``("module", name, args)`` or ``("code", text, args)`` when ``argv``
+    is this interpreter running a ``.py`` file, ``-m`` or ``-c`` with no interpreter option; else None.
+
+    Anything else (interpreter options, stdin, a folder or zip app, another interpreter, a
+    program started inside another ``autolog run``) is executed as it is.
+    """
+    if len(argv) < 2 or argv[0] != sys.executable or os.environ.get("AUTOLOG_BOOTSTRAP"):
+        return None
+    first = argv[1]
+    if first in ("-m", "-c"):
+        return ("module" if first == "-m" else "code", argv[2], argv[3:]) if len(argv) > 2 else None
+    if first.endswith(".py") and not first.startswith("-") and os.path.isfile(first):
+        return ("script", first, argv[2:])
+    return None
+
+
+def _run_here(argv: list[str], form: tuple[str, str, list[str]], child: dict[str, str]) -> int:
+    # What the interpreter does for `python X ARGS` (see Modules/main.c and runpy), then the
+    # bootstrap the sitecustomize would run, then the program.
+    import builtins
+    import types
+
+    kind, target, rest = form
+    for key in [k for k in os.environ if k not in child]:
+        del os.environ[key]
+    os.environ.update(child)
+    from importlib.machinery import BuiltinImporter, SourceFileLoader
+
+    main = types.ModuleType("__main__")
+    main.__builtins__ = builtins  # type: ignore[attr-defined]
+    main.__annotations__ = {}
+    main.__loader__ = BuiltinImporter
+    sys.orig_argv = list(argv)
+    if kind == "script":
+        path = filename = os.path.abspath(target)
+        main.__file__ = path
+        main.__cached__ = None  # type: ignore[attr-defined]
+        main.__loader__ = SourceFileLoader("__main__", path)
+        sys.argv = [target, *rest]
+        first_path = os.path.dirname(os.path.realpath(target))
+    else:
+        filename = "<string>"
+        sys.argv = [f"-{kind[0]}", *rest]  # -m: runpy puts the module's file there
+        first_path = os.getcwd() if kind == "module" else ""
+    if not getattr(sys.flags, "safe_path", False):  # -P / PYTHONSAFEPATH (3.11): no first path
+        sys.path[0] = first_path  # the folder of the `autolog` command (or the cwd of `python -m autolog`)
+    sys.modules["__main__"] = main
+    _bootstrap()
+    try:
+        if kind == "module":
+            import runpy
+
+            runpy._run_module_as_main(target, alter_argv=True)  # type: ignore[attr-defined]  # what `python -m` calls
+        else:
+            if kind == "script":
+                with open(target, "rb") as fh:
+                    source: str | bytes = fh.read()
+            else:
+                source = target
+            code = compile(source, filename, "exec", dont_inherit=True)
+            exec(code, main.__dict__)
+    except (SystemExit, KeyboardInterrupt):
+        raise  # the interpreter reports them as it would have (exit code; death by SIGINT)
+    except BaseException as exc:
+        # The traceback starts in the program, as under `python`.
+        tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
+        sys.excepthook(type(exc), exc.with_traceback(tb), tb)
+        return 1
+    return 0
+
+
+def _bootstrap() -> None:
+    # The sitecustomize's start, run here: this process is the program's first process.
+    try:
+        from autolog.cli.bootstrap import start
+
+        start()
+    except Exception as exc:  # a broken bootstrap must never stop the user's program
+        if os.environ.get("AUTOLOG_STRICT") == "1":
+            raise
+        print(f"autolog: autolog run could not enable autologging: {exc!r}", file=sys.stderr)
