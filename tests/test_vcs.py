@@ -46,3 +46,32 @@ def test_output_path_rule_is_about_folders_not_names():
     assert is_output_path("exp/checkpoints/best.ckpt")
     assert not is_output_path("checkpoints.py")
     assert not is_output_path("src/runs_utils.py")
+
+
+def test_outside_any_repository_git_is_not_even_started(tmp_path, monkeypatch):
+    # A `git` on PATH that notes each call before running the real one: the outcome, not a mock.
+    import os
+    import shutil
+
+    real = shutil.which("git")
+    calls = tmp_path / "calls.txt"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").write_text(f'#!/bin/sh\necho "$@" >> "{calls}"\nexec "{real}" "$@"\n')
+    (bin_dir / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.delenv("GIT_DIR", raising=False)
+    outside = tmp_path / "plain"
+    outside.mkdir()
+    if git_state(str(tmp_path)).root is not None:  # tmp_path itself lies in a checkout here: nothing to show
+        return
+    calls.unlink(missing_ok=True)
+    state = git_state(str(outside))
+    assert state.tags == {"git.repository": "none"} and state.root is None and not state.failed
+    assert not calls.exists()  # no git process outside a repository
+    repo = make_repo(tmp_path / "repo")
+    inside = git_state(str(repo))
+    assert inside.root == str(repo.resolve()) and inside.tags["git.branch"] == "main"
+    assert calls.read_text().count("rev-parse") >= 1
+    monkeypatch.setenv("GIT_DIR", str(repo / ".git"))  # git finds this repository from anywhere: ask git
+    assert git_state(str(outside)).root is not None
