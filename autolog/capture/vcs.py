@@ -11,11 +11,14 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from autolog import env
+
+if TYPE_CHECKING:
+    import subprocess  # imported when a command runs: outside a repository none does
 
 DIFF_LIMIT = 5 * 2**20  # bytes; a larger diff is not stored (a cut patch cannot be applied)
 UNTRACKED_FILE_LIMIT = 2**20  # bytes per untracked file included in the diff
@@ -55,6 +58,8 @@ def run_command(args: list[str], cwd: str, timeout: float | None = None, ok_code
     Raises:
         CaptureError: the command failed, timed out, or does not exist.
     """
+    import subprocess
+
     timeout = git_timeout() if timeout is None else timeout
     environ = dict(os.environ, GIT_OPTIONAL_LOCKS="0", GIT_TERMINAL_PROMPT="0", LC_ALL="C")
     try:
@@ -88,6 +93,8 @@ def kill_running(thread_id: int | None) -> None:
 
 
 def _kill(proc: subprocess.Popen, wait: bool = True) -> None:
+    import subprocess
+
     try:
         if os.name == "posix":
             os.killpg(proc.pid, signal.SIGKILL)
