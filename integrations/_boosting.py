@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextvars
 import importlib
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,7 @@ from autolog.patching.lifecycle import open_fit_run
 from autolog.patching.params import log_flat_params
 from autolog.patching.plugins import when_imported
 from autolog.reporting import report
+from autolog.store.series import POINT
 
 if TYPE_CHECKING:
     from autolog.patching.lifecycle import FitRun
@@ -44,6 +46,15 @@ if TYPE_CHECKING:
 # Checkpoint every this many rounds with checkpoint="all" when log_every_n_steps is 1:
 # saving every round re-serialises a growing model each time (quadratic in rounds).
 DEFAULT_CHECKPOINT_EVERY = 10
+# A round only notes (step, raw values, time); the notes are turned into points in bursts,
+# at most this many rounds or seconds apart (the writer's own interval), and at close. Work
+# done once per round right after the framework's C code runs with cold caches: the same
+# points cost ~3x less CPU written in a burst than one round at a time.
+DRAIN_ROUNDS = 256
+DRAIN_S = 0.2
+
+_time = time.time
+_pack = POINT.pack
 
 _PENDING: contextvars.ContextVar[Session | None] = contextvars.ContextVar("autolog_boosting_pending", default=None)
 
@@ -52,7 +63,7 @@ class Adapter:
     """What one boosting framework tells the engine (subclassed once per framework).
 
     Attributes name the framework's objects; methods read its calls and boosters. All
-    run once per call except ``round_items`` (once per logged round).
+    run once per call except ``round_items`` (once per logged round, read in bursts).
     """
 
     name: str
@@ -68,11 +79,16 @@ class Adapter:
     def callback(self, session: Session) -> Any:
         raise NotImplementedError
 
-    def round_items(self, raw: Any) -> Iterable[tuple[str, float]]:
-        """One round's ``(key, value)`` metrics from the callback's arguments."""
+    def round_items(self, raw: Any, index: int) -> Iterable[tuple[str, float]]:
+        """One round's ``(key, value)`` metrics from the callback's arguments.
+
+        Read after the round, in a burst: ``raw`` is what the callback got at that round,
+        ``index`` the round's position in this call (0 for its first round), for a
+        framework that hands the whole history so far instead of the round's values.
+        """
         raise NotImplementedError
 
-    def cv_items(self, raw: Any) -> Iterable[tuple[str, float]]:
+    def cv_items(self, raw: Any, index: int) -> Iterable[tuple[str, float]]:
         raise NotImplementedError
 
     def goals(self, raw: Any, cv: bool) -> dict[str, str]:
@@ -130,6 +146,9 @@ class Session:
         self.logged: int | None = None  # the latest round logged
         self.raw: Any = None  # the callback's values of the latest round
         self.pending = False  # the latest round was throttled
+        self.notes: list[tuple[int, Any, float]] = []  # (step, raw, time) of logged rounds not yet queued as points
+        self.drain_at = 0.0  # queue the notes when a round ends after this time
+        self.queues: dict[str, bytearray] = {}  # metric key -> its writer queue
         self.checkpointed: int | None = None
         self.injected = False
         self.closed = False
@@ -139,6 +158,8 @@ class Session:
     def step(self, step: int, raw: Any, model: Any = None) -> None:
         """Record one boosting round; log it unless throttled (the last is logged at close).
 
+        A logged round is noted with its time and queued as points in the next burst
+        (:meth:`drain`): same keys, steps, values and timestamps as logging it at once.
         Called from inside the user's training loop: our errors must not stop it, so
         they are reported once and the session stops logging rounds.
         """
@@ -147,13 +168,13 @@ class Session:
         try:
             self.raw, self.last = raw, step
             if self.first is None:
-                self.first = step
-                for key, goal in self.adapter.goals(raw, self.cv).items():
-                    self.run.set_metric_goal(key, goal)
+                self.begin(step, raw)
             if (step - self.first) % self.every == 0:
-                log = self.run.log_metric
-                for key, value in self.items(raw):
-                    log(key, value, step)
+                now = _time()
+                notes = self.notes
+                notes.append((step, raw, now))
+                if now >= self.drain_at or len(notes) >= DRAIN_ROUNDS:
+                    self.drain(now)
                 self.logged, self.pending = step, False
             else:
                 self.pending = True
@@ -162,6 +183,33 @@ class Session:
         except Exception as exc:
             self.broken = True
             report(self.integration, exc)
+
+    def begin(self, step: int, raw: Any) -> None:
+        """The first round: the metrics' directions, and the burst clock starts."""
+        self.first = step
+        self.drain_at = _time() + DRAIN_S
+        for key, goal in self.adapter.goals(raw, self.cv).items():
+            self.run.set_metric_goal(key, goal)
+
+    def drain(self, now: float | None = None) -> None:
+        """Queue the noted rounds' points, each with its round's step and time (the writer's packed format)."""
+        notes, self.notes = self.notes, []
+        self.drain_at = (now or _time()) + DRAIN_S
+        if not notes:
+            return
+        items, first, queues, run = self.items, self.first or 0, self.queues, self.run
+        touched = set()
+        for step, raw, when in notes:
+            for key, value in items(raw, step - first):
+                queue = queues.get(key)
+                if queue is None:
+                    queue = queues[key] = run.series(key)  # checks the key once
+                queue += _pack(step, value, when)
+                touched.add(key)
+        writer = run.writer
+        for key in touched:  # a long queue wakes the writer (and waits, bounded, while it is full), as log_metric does
+            if len(queues[key]) >= writer.pressure_len:
+                writer.pressure(queues[key])
 
     def checkpoint(self, model: Any, rounds: int) -> None:
         """Store the model after ``rounds`` rounds as ``checkpoints/round-<rounds>.<ext>``."""
@@ -173,12 +221,14 @@ class Session:
 
     # -- closing ----------------------------------------------------------------------
     def flush_last_round(self) -> None:
-        """Log the latest round if the throttle skipped it (the last round is always logged)."""
-        if not self.broken and self.pending and self.last is not None and self.logged != self.last:
-            for key, value in self.items(self.raw):
-                self.run.log_metric(key, value, self.last)
+        """Queue the noted rounds, and the latest round if the throttle skipped it (the last round is always logged)."""
+        if self.broken:
+            self.notes = []
+        elif self.pending and self.last is not None and self.logged != self.last:
+            self.notes.append((self.last, self.raw, _time()))
             self.logged = self.last
         self.pending = False
+        self.drain()
 
     def log_best(self, best: tuple[int, dict[str, float], float | None] | None) -> None:
         """``best_iteration``, ``best_score`` (+ one per metric when several) and ``stopped_iteration``."""

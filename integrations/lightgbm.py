@@ -118,12 +118,12 @@ class LightGBMAdapter(Adapter):
     def callback(self, session: Session) -> Any:
         return AutologCallback(session)
 
-    def round_items(self, results: list) -> Any:
-        # (data_name, eval_name, value, is_higher_better[, stdv]) per eval set × metric.
+    def round_items(self, results: list, index: int) -> Any:
+        # (data_name, eval_name, value, is_higher_better[, stdv]) per eval set × metric: a new list every round.
         for result in results:
             yield f"{result[0]}-{result[1]}", float(result[2])
 
-    def cv_items(self, results: list) -> Any:
+    def cv_items(self, results: list, index: int) -> Any:
         for result in results:
             yield f"{result[0]}-{result[1]}-mean", float(result[2])
             yield f"{result[0]}-{result[1]}-stdv", float(result[4])

@@ -113,18 +113,19 @@ class XGBoostAdapter(Adapter):
     def callback(self, session: Session) -> Any:
         return callback_class()(session)
 
-    def round_items(self, evals_log: dict) -> Any:
-        # evals_log: {eval name: {metric: [value per round]}}; the newest value is last.
+    def round_items(self, evals_log: dict, index: int) -> Any:
+        # evals_log: {eval name: {metric: [value per round of this call]}}, the same dict
+        # growing every round: a round's values sit at its index.
         for data, metrics in evals_log.items():
             for metric, values in metrics.items():
-                value = values[-1]
+                value = values[index]
                 yield f"{data}-{metric}", float(value[0] if isinstance(value, tuple) else value)
 
-    def cv_items(self, evals_log: dict) -> Any:
+    def cv_items(self, evals_log: dict, index: int) -> Any:
         # xgboost.cv hands (mean, std) per round, the columns of its result.
         for data, metrics in evals_log.items():
             for metric, values in metrics.items():
-                mean, std = values[-1]
+                mean, std = values[index]
                 yield f"{data}-{metric}-mean", float(mean)
                 yield f"{data}-{metric}-std", float(std)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -273,3 +274,37 @@ def test_runs_started_within_one_second_get_distinct_names(store, sets):
         lgb.train(PARAMS, train, 1)
     names = [run.name for run in store.search_runs()]
     assert len(names) == 3 and len(set(names)) == 3  # a counter suffix, never the same name twice
+
+
+def test_rounds_queued_in_bursts_keep_each_rounds_value_and_time(store, sets, monkeypatch):
+    # No burst before close: every round is noted and queued at the end, yet each point
+    # keeps its own round's value and time.
+    monkeypatch.setattr(_boosting, "DRAIN_S", 3600.0)
+    monkeypatch.setattr(_boosting, "DRAIN_ROUNDS", 10**6)
+    train, valid = sets
+    seen = []
+
+    def clock(env):
+        seen.append((env.iteration, env.evaluation_result_list[0][2], int(time.time() * 1000)))
+        time.sleep(0.02)  # rounds 20 ms apart: a point stamped at close would share one time
+
+    clock.order = 30  # after ours (25): its time is taken right after our callback's
+    _enable(log_models=False)
+    lgb.train(dict(PARAMS, metric="l2"), train, 6, valid_sets=[valid], callbacks=[clock])
+    points = store.metric_history(al.last_run().id, "valid_0-l2")
+    assert [(p.step, p.value) for p in points] == [(step, value) for step, value, _ in seen]
+    times = [p.timestamp for p in points]
+    assert times == sorted(set(times))  # one time per round, in order
+    assert all(abs(t - s) <= 10 for t, (_, _, s) in zip(times, seen)), (times, seen)
+
+
+def test_a_long_fit_queues_its_rounds_in_several_bursts(store, sets, monkeypatch):
+    monkeypatch.setattr(_boosting, "DRAIN_ROUNDS", 4)
+    bursts = []
+    drain = _boosting.Session.drain
+    monkeypatch.setattr(_boosting.Session, "drain", lambda self, now=None: (bursts.append(len(self.notes)), drain(self, now)))
+    train, valid = sets
+    _enable(log_models=False)
+    lgb.train(dict(PARAMS, metric="l2"), train, 10, valid_sets=[valid])
+    assert sum(bursts) == 10 and max(bursts) <= 4 and bursts[:2] == [4, 4]
+    assert _steps(store, al.last_run().id, "valid_0-l2") == list(range(10))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -318,7 +319,7 @@ def test_importing_the_integration_does_not_import_xgboost():
 def test_error_in_our_callback_warns_once_and_training_goes_on(store, dmats, monkeypatch):
     dtrain, dvalid = dmats
     monkeypatch.setenv("AUTOLOG_STRICT", "0")
-    monkeypatch.setattr(integration.ADAPTER, "round_items", lambda evals_log: 1 / 0)
+    monkeypatch.setattr(integration.ADAPTER, "round_items", lambda evals_log, index: 1 / 0)
     from autolog.reporting import AutologWarning, reset_warnings
 
     reset_warnings()
@@ -329,3 +330,46 @@ def test_error_in_our_callback_warns_once_and_training_goes_on(store, dmats, mon
     run = store.search_runs()[0]
     assert run.status == "FINISHED" and run.params["num_boost_round"] == "5"
     assert "valid-logloss" not in run.metrics
+
+
+def test_rounds_queued_in_bursts_keep_each_rounds_value_and_time(store, dmats, monkeypatch):
+    # No burst before close: every round is noted and queued at the end, yet each point
+    # keeps its own round's value (read from the growing evals_log by index) and time.
+    monkeypatch.setattr(_boosting, "DRAIN_S", 3600.0)
+    monkeypatch.setattr(_boosting, "DRAIN_ROUNDS", 10**6)
+    dtrain, dvalid = dmats
+    stamps = []
+
+    class Clock(xgb.callback.TrainingCallback):
+        def after_iteration(self, model, epoch, evals_log):
+            stamps.append(int(time.time() * 1000))
+            time.sleep(0.02)  # rounds 20 ms apart: a point stamped at close would share one time
+            return False
+
+    _enable(log_models=False)
+    history: dict = {}
+    xgb.train(PARAMS, dtrain, 8, evals=[(dvalid, "valid")], evals_result=history, verbose_eval=False, callbacks=[Clock()])
+    run_id = al.last_run().id
+    for key, values in (("valid-logloss", history["valid"]["logloss"]), ("valid-error", history["valid"]["error"])):
+        points = store.metric_history(run_id, key)
+        assert [(p.step, p.value) for p in points] == [(i, pytest.approx(v)) for i, v in enumerate(values)], key
+        times = [p.timestamp for p in points]
+        assert times == sorted(set(times)), key  # one time per round, in order
+        assert all(abs(t - s) <= 10 for t, s in zip(times, stamps)), (times, stamps)
+
+
+def test_rounds_are_visible_while_training_goes_on(store, dmats, monkeypatch):
+    # A burst every round: a reader flushing mid-training sees every round so far.
+    monkeypatch.setattr(_boosting, "DRAIN_S", 0.0)
+    dtrain, dvalid = dmats
+    seen = []
+
+    class Reader(xgb.callback.TrainingCallback):
+        def after_iteration(self, model, epoch, evals_log):
+            al.flush()
+            seen.append(_steps(store, al.active_run().id, "valid-logloss"))
+            return False
+
+    _enable(log_models=False)
+    xgb.train(PARAMS, dtrain, 4, evals=[(dvalid, "valid")], verbose_eval=False, callbacks=[Reader()])
+    assert seen == [[0], [0, 1], [0, 1, 2], [0, 1, 2, 3]]
