@@ -73,8 +73,10 @@ def training_metrics(est: Any, X: Any, y: Any, sample_weight: Any, fit_result: A
     out: dict[str, float | None] = {}
     if y is not None and kind == "classifier" and hasattr(est, "predict"):
         # One predict and one predict_proba; the metrics come from those arrays.
-        y_pred = est.predict(X)
         proba = _proba(est, X) if hasattr(est, "predict_proba") else None
+        y_pred = scores.predict_from_proba(est, proba)
+        if y_pred is None:
+            y_pred = est.predict(X)
         classes = getattr(est, "classes_", None)
         fast = scores.classifier_metrics(y, y_pred, proba, classes, sw) if classes is not None and scores.applies() else None
         if fast is not None:

@@ -15,6 +15,7 @@ from y, other weight dtypes) returns None and the caller uses scikit-learn's fun
 
 from __future__ import annotations
 
+import sys
 from itertools import combinations
 from typing import Any
 
@@ -36,6 +37,26 @@ def applies() -> bool:
 
 
 _APPLIES: bool | None = None
+
+
+def predict_from_proba(est: Any, proba: Any) -> Any:
+    """``est.predict(X)`` from its ``predict_proba(X)`` when sklearn's predict is exactly that, else None.
+
+    A single-output forest's ``predict`` is ``classes_.take(argmax(predict_proba(X)))``
+    (``ForestClassifier.predict`` in every supported release): taking it from the
+    probabilities already computed halves the cost of a RandomForest's training metrics
+    (each prediction walks every tree) and gives the same labels.
+    """
+    if proba is None or getattr(est, "n_outputs_", None) != 1:
+        return None
+    forest = sys.modules.get("sklearn.ensemble._forest")
+    owner = next((k for k in type(est).__mro__ if "predict" in k.__dict__), None)
+    if forest is None or owner is not getattr(forest, "ForestClassifier", None):
+        return None
+    classes = getattr(est, "classes_", None)
+    if not isinstance(proba, np.ndarray) or proba.ndim != 2 or not isinstance(classes, np.ndarray) or proba.shape[1] != classes.shape[0]:
+        return None
+    return classes.take(np.argmax(proba, axis=1), axis=0)
 
 
 def _weights(sample_weight: Any, n: int) -> tuple[np.ndarray | None, bool]:
