@@ -150,3 +150,33 @@ def test_gpu_metrics_only_for_the_gpus_this_process_uses(store, monkeypatch):
     info = sysmetrics.hardware()
     assert info["gpu_source"] == "nvidia-ml-py"
     assert info["gpus"][1] == {"index": 1, "name": "Fake GPU", "memory_total_bytes": 2048 * 2**20, "driver": "555.1"}
+
+
+def test_nvml_is_not_imported_again_where_the_hardware_description_says_it_does_not_answer(tmp_path):
+    # Which modules a fresh process loads (an outcome, not a timing): pynvml's import costs ~12 ms.
+    import json
+    import subprocess
+
+    code = (
+        "import json, sys\n"
+        "import autolog as al\n"
+        "from autolog.capture import installed, system\n"
+        "installed._cache['hardware'] = {'gpus': [], 'gpu_source': SOURCE}\n"
+        "run = al.start_run(capture_env=False, log_system_metrics=False)\n"
+        "sampler = system.Sampler(run, 10.0)\n"
+        "sampler._setup()\n"
+        "print(json.dumps({'pynvml': 'pynvml' in sys.modules, 'ready': sampler._ready}))\n"
+        "sampler.stop(); run.end()\n"
+    )
+    env = {**os.environ, "AUTOLOG_URI": str(tmp_path / "store")}
+    found = {}
+    for source in ("None", "'nvidia-ml-py'"):
+        done = subprocess.run([sys.executable, "-c", code.replace("SOURCE", source)], capture_output=True, text=True,
+                              env=env, cwd=tmp_path, timeout=120, check=True)
+        found[source] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["None"] == {"pynvml": False, "ready": True}
+    try:
+        import pynvml  # noqa: F401
+    except ImportError:
+        return  # not installed: nothing to ask either way
+    assert found["'nvidia-ml-py'"] == {"pynvml": True, "ready": True}  # NVML answered there: asked again

@@ -39,6 +39,11 @@ def cached(name: str, compute: Callable[[], Any]) -> Any:
         return _cache[name]
 
 
+def peek(name: str) -> Any:
+    """The value ``cached`` keeps under ``name`` in this process, or None when none was computed yet."""
+    return _cache.get(name)
+
+
 def env_cached(name: str, compute: Callable[[], Any]) -> Any:
     """``compute()`` once per environment, not once per process: kept in a small JSON file.
 
