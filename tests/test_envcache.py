@@ -66,3 +66,17 @@ def test_process_start_time_matches_psutil():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "False"
     assert al
+
+
+def test_a_version_range_answer_is_kept_per_environment(tmp_path):
+    # Checking an integration's tested range needs `packaging` (~4 ms to import) only once per environment.
+    import json
+
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    code = ("import json, sys\nfrom autolog.capture import installed\n"
+            "answers = [installed.version_inside(v, '>=1.3,<1.11') for v in ('1.5.2', '1.11.0', '1.11.0rc1', 'not-a-version')]\n"
+            "print(json.dumps([answers, 'packaging' in sys.modules]))")
+    runs = [json.loads(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                                      check=True).stdout.splitlines()[-1]) for _ in range(2)]
+    assert runs[0] == [[True, False, False, True], True]  # packaging's answers (an unparsable version counts as inside)
+    assert runs[1] == [[True, False, False, True], False]  # the same answers, read back without importing packaging

@@ -82,6 +82,30 @@ def env_cached(name: str, compute: Callable[[], Any]) -> Any:
     return value
 
 
+def version_inside(found: str, supported: str) -> bool:
+    """Whether version ``found`` lies in the range ``supported`` (an unparsable version counts as inside).
+
+    The answer is kept per environment (``env_cached``): importing ``packaging``
+    to ask it costs ~4 ms CPU in every process that imports a framework.
+    """
+    import zlib
+
+    def check() -> bool:
+        from packaging.specifiers import SpecifierSet
+        from packaging.version import InvalidVersion, Version
+
+        try:
+            return Version(found) in SpecifierSet(supported, prereleases=True)
+        except InvalidVersion:
+            return True
+
+    stamp = f"{found} {supported}"
+    value = env_cached(f"supported-{zlib.crc32(stamp.encode('utf-8')):08x}", lambda: [stamp, check()])
+    if not isinstance(value, list) or len(value) != 2 or value[0] != stamp:
+        return check()  # another question under the same short name
+    return bool(value[1])
+
+
 def requirements() -> str:
     """The installed distributions as a pip requirements file (from ``importlib.metadata``, no pip)."""
     import platform

@@ -262,17 +262,12 @@ def installed_version(distribution: str) -> str | None:
 
 
 def _version_ok(integration: Integration) -> bool:
-    from packaging.specifiers import SpecifierSet
-    from packaging.version import InvalidVersion, Version
-
     found = installed_version(integration.distribution)
     if found is None:
         return True  # imported from a source tree: nothing to check against
-    try:
-        inside = Version(found) in SpecifierSet(integration.supported, prereleases=True)
-    except InvalidVersion:
-        inside = True
-    if inside:
+    from autolog.capture.installed import version_inside
+
+    if version_inside(found, integration.supported):
         return True
     skip = options.get(integration.name, "disable_for_unsupported_versions")
     warn_once(
