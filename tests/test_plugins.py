@@ -295,3 +295,22 @@ def test_an_integration_module_loads_when_its_framework_is_imported(tmp_path):
     assert result["before"] == []  # enabled, hooked, nothing imported
     assert result["after"] == ["autolog.integrations.sklearn"]  # xgboost was disabled before its import: never loaded
     assert result["patched"] > 0 and result["off"] == [] and result["restored"] == 0
+
+
+def test_entry_points_are_read_once_per_state_of_the_path_folders(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.setattr(sys, "path", [*sys.path, str(site)])
+    first = plugins.entry_points(GROUP)
+    assert first == plugins._scan(GROUP) and dict(first)["sklearn"] == "autolog.integrations.sklearn:INTEGRATION"
+    (cached,) = (tmp_path / "cache" / "autolog").glob("entry-points-*.txt")
+    assert plugins.entry_points(GROUP) == first  # read back from the file
+    # A distribution installed into a folder on sys.path changes that folder: it is seen at once.
+    dist = site / "thirdparty_fw-1.0.dist-info"
+    dist.mkdir()
+    (dist / "entry_points.txt").write_text(f"[{GROUP}]\nthirdparty = thirdparty_fw.autolog:INTEGRATION\n")
+    os.utime(site, ns=(os.stat(site).st_atime_ns, os.stat(site).st_mtime_ns + 10**9))
+    again = plugins.entry_points(GROUP)
+    assert dict(again)["thirdparty"] == "thirdparty_fw.autolog:INTEGRATION" and len(again) == len(first) + 1
+    assert list((tmp_path / "cache" / "autolog").glob("entry-points-*.txt")) == [cached]  # rewritten, not multiplied

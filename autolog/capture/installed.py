@@ -82,6 +82,41 @@ def env_cached(name: str, compute: Callable[[], Any]) -> Any:
     return value
 
 
+def path_cached(name: str, compute: Callable[[], list[tuple[str, str]]]) -> list[tuple[str, str]]:
+    """``compute()`` (pairs of strings without tabs or newlines) once per state of the sys.path folders.
+
+    What distributions a process can import (entry points) changes only when a folder on
+    sys.path gains or loses an entry, which changes that folder's modification time: the
+    file ``<cache>/autolog/<name>-<interpreter>.txt`` starts with those times and is
+    rewritten when they differ, so it never multiplies.
+    """
+    import zlib
+
+    try:
+        stamp = "\x1f".join([name, sys.executable, *(f"{p}:{os.stat(p or '.').st_mtime_ns}" for p in sys.path if os.path.isdir(p or "."))])
+    except OSError:
+        return compute()
+    folder = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "autolog")
+    path = os.path.join(folder, f"{name}-{zlib.crc32(sys.executable.encode()):08x}.txt")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            first, _, rest = fh.read().partition("\n")
+        if first == stamp:
+            return [(a, b) for a, _, b in (line.partition("\t") for line in rest.splitlines())]
+    except (OSError, UnicodeError):
+        pass
+    value = compute()
+    try:
+        os.makedirs(folder, exist_ok=True)
+        partial = f"{path}.{os.getpid()}.tmp"
+        with open(partial, "w", encoding="utf-8") as fh:
+            fh.write(stamp + "\n" + "".join(f"{a}\t{b}\n" for a, b in value))
+        os.replace(partial, path)  # readers see the old file or the whole new one
+    except OSError:
+        pass
+    return value
+
+
 def version_inside(found: str, supported: str) -> bool:
     """Whether version ``found`` lies in the range ``supported`` (an unparsable version counts as inside).
 
@@ -100,7 +135,7 @@ def version_inside(found: str, supported: str) -> bool:
             return True
 
     stamp = f"{found} {supported}"
-    value = env_cached(f"supported-{zlib.crc32(stamp.encode('utf-8')):08x}", lambda: [stamp, check()])
+    value = env_cached(f"supported-{zlib.crc32(stamp.encode()):08x}", lambda: [stamp, check()])
     if not isinstance(value, list) or len(value) != 2 or value[0] != stamp:
         return check()  # another question under the same short name
     return bool(value[1])

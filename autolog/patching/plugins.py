@@ -61,8 +61,16 @@ def entry_points(group: str) -> list[tuple[str, str]]:
     """``(name, "module:attribute")`` of every entry point in ``group``, first on sys.path wins.
 
     A direct read of ``*.dist-info/entry_points.txt``: ``importlib.metadata`` parses every
-    installed distribution's metadata and costs tens of milliseconds at ``autolog()``.
+    installed distribution's metadata and costs tens of milliseconds at ``autolog()``. The
+    answer is kept per environment (``installed.path_cached``): reading dozens of
+    ``entry_points.txt`` costs ~3 ms in every process.
     """
+    from autolog.capture.installed import path_cached
+
+    return path_cached(f"entry-points-{group}", lambda: _scan(group))
+
+
+def _scan(group: str) -> list[tuple[str, str]]:
     found: dict[str, str] = {}
     seen: set[str] = set()
     header = f"[{group}]"
