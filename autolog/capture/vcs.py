@@ -137,21 +137,24 @@ def git_state(base: str, exclude: list[str] | None = None, entry: str | None = N
     if not _may_be_in_repository(base):
         return GitState(root=None, tags={"git.repository": "none"})
     try:
-        root = run_command([git, "rev-parse", "--show-toplevel"], base).decode("utf-8", "surrogateescape").strip()
+        # One process for both: the top level, then HEAD's commit (exit 1 and no second line: no commits yet).
+        found = run_command([git, "rev-parse", "--show-toplevel", "--verify", "-q", "HEAD"], base, ok_codes=(0, 1))
     except CaptureError as exc:
         if "not a git repository" not in str(exc):
             raise
         # Running outside git is a fact about the project, not a capture failure.
         return GitState(root=None, tags={"git.repository": "none"})
+    lines = found.decode("utf-8", "surrogateescape").splitlines()
+    if not lines or not lines[0].strip():
+        raise CaptureError("git rev-parse --show-toplevel printed nothing")
+    root = lines[0].strip()
     state = GitState(root=root)
 
     def call(*args: str, ok: tuple[int, ...] = (0,)) -> str:
         return run_command([git, *args], root, ok_codes=ok).decode("utf-8", "surrogateescape")
 
-    try:
-        commit = call("rev-parse", "--verify", "-q", "HEAD").strip()
-    except CaptureError:
-        commit = ""
+    commit = lines[1].strip() if len(lines) > 1 else ""
+    if not commit:
         state.failed.append("git.commit: the repository has no commits yet")
     if commit:
         state.tags["git.commit"] = commit
