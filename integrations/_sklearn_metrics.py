@@ -72,7 +72,7 @@ def training_metrics(est: Any, X: Any, y: Any, sample_weight: Any, fit_result: A
     sw = sample_weight
     out: dict[str, float | None] = {}
     if y is not None and kind == "classifier" and hasattr(est, "predict"):
-        # One predict and one predict_proba; the metrics come from those arrays.
+        # One predict and one predict_proba (a forest: predict_proba alone); the metrics come from those arrays.
         proba = _proba(est, X) if hasattr(est, "predict_proba") else None
         y_pred = scores.predict_from_proba(est, proba)
         if y_pred is None:
