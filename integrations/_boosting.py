@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from autolog.integrations._boosting_parts import argument, log_importances, own_fit_classes, set_argument, with_callback
+from autolog.integrations._boosting_parts import argument, log_importances, own_fit_classes, queue_points, set_argument, with_callback
 from autolog.integrations._boosting_parts import wait_for_plots as wait_for_plots  # re-exported: tests and benchmarks wait for charts
 from autolog.patching import options
 from autolog.patching.engine import REGISTRY, Call, safe_wrapper
@@ -37,7 +37,6 @@ from autolog.patching.lifecycle import open_fit_run
 from autolog.patching.params import log_flat_params
 from autolog.patching.plugins import when_imported
 from autolog.reporting import report
-from autolog.store.series import POINT
 
 if TYPE_CHECKING:
     from autolog.patching.lifecycle import FitRun
@@ -46,15 +45,13 @@ if TYPE_CHECKING:
 # Checkpoint every this many rounds with checkpoint="all" when log_every_n_steps is 1:
 # saving every round re-serialises a growing model each time (quadratic in rounds).
 DEFAULT_CHECKPOINT_EVERY = 10
-# A round only notes (step, raw values, time); the notes are turned into points in bursts,
-# at most this many rounds or seconds apart (the writer's own interval), and at close. Work
-# done once per round right after the framework's C code runs with cold caches: the same
-# points cost ~3x less CPU written in a burst than one round at a time.
+# A round only notes (step, raw values, time); notes become points in bursts at most this
+# many rounds or seconds (the writer's interval) apart, and at close. Code run once per round
+# after the framework's C code runs with cold caches: a burst costs ~3x less CPU per point.
 DRAIN_ROUNDS = 256
 DRAIN_S = 0.2
 
 _time = time.time
-_pack = POINT.pack
 
 _PENDING: contextvars.ContextVar[Session | None] = contextvars.ContextVar("autolog_boosting_pending", default=None)
 
@@ -197,19 +194,8 @@ class Session:
         self.drain_at = (now or _time()) + DRAIN_S
         if not notes:
             return
-        items, first, queues, run = self.items, self.first or 0, self.queues, self.run
-        touched = set()
-        for step, raw, when in notes:
-            for key, value in items(raw, step - first):
-                queue = queues.get(key)
-                if queue is None:
-                    queue = queues[key] = run.series(key)  # checks the key once
-                queue += _pack(step, value, when)
-                touched.add(key)
-        writer = run.writer
-        for key in touched:  # a long queue wakes the writer (and waits, bounded, while it is full), as log_metric does
-            if len(queues[key]) >= writer.pressure_len:
-                writer.pressure(queues[key])
+        items, first = self.items, self.first or 0
+        queue_points(self.run, self.queues, ((key, step, value, when) for step, raw, when in notes for key, value in items(raw, step - first)))
 
     def checkpoint(self, model: Any, rounds: int) -> None:
         """Store the model after ``rounds`` rounds as ``checkpoints/round-<rounds>.<ext>``."""

@@ -35,6 +35,7 @@ What a run gets:
 from __future__ import annotations
 
 import json
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from autolog.integrations._boosting import Adapter, Engine, Session
@@ -57,6 +58,11 @@ RESOLVED = ("booster", "objective", "eta", "learning_rate", "max_depth", "max_le
 CV_SETTINGS = (("nfold", 3), ("stratified", False), ("shuffle", True), ("seed", 0), ("metrics", ()), ("folds", None))
 # DMatrix data is copied back out for the digest only up to this many cells.
 DIGEST_LIMIT = 20_000_000
+
+# DMatrix -> its data's dtype and digest params. A DMatrix's data never changes (only its
+# labels and other info can), so a loop training one DMatrix many times (a parameter
+# search) copies it out and hashes it once, not on the training thread of every call.
+_digests: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 _callback_class: type | None = None
 
@@ -89,6 +95,22 @@ def _params_dict(params: Any) -> dict[str, Any]:
     for key, value in params:
         merged[key] = f"{merged[key]},{value}" if key in merged else value
     return merged
+
+
+def _data_digest(dtrain: Any) -> dict[str, str]:
+    """``dataset.train.dtype``/``digest`` of a DMatrix's data, computed once per DMatrix (empty when it cannot hand its data back)."""
+    found = _digests.get(dtrain)
+    if found is None:
+        try:
+            data = dtrain.get_data()  # a CSR copy; QuantileDMatrix and external memory cannot
+            found = {"dataset.train.dtype": str(data.dtype), "dataset.train.digest": csr_digest(data)}
+        except Exception:
+            found = {}
+        try:
+            _digests[dtrain] = found
+        except TypeError:  # not weakly referenceable: no cache, still a digest
+            pass
+    return found
 
 
 def _name(key: str, names: list[str]) -> str:
@@ -164,11 +186,7 @@ class XGBoostAdapter(Adapter):
         rows, cols = dtrain.num_row(), dtrain.num_col()
         found = {"dataset.train.shape": f"{rows}x{cols}"}
         if type(dtrain).__name__ == "DMatrix" and rows * cols <= DIGEST_LIMIT:
-            try:
-                data = dtrain.get_data()  # a CSR copy; QuantileDMatrix and external memory cannot
-                found.update({"dataset.train.dtype": str(data.dtype), "dataset.train.digest": csr_digest(data)})
-            except Exception:
-                pass
+            found.update(_data_digest(dtrain))
         fit_run.log_params(found)
         fit_run.run.set_tag("dataset.train.context", "training")
         label = dtrain.get_label()

@@ -373,3 +373,23 @@ def test_rounds_are_visible_while_training_goes_on(store, dmats, monkeypatch):
     _enable(log_models=False)
     xgb.train(PARAMS, dtrain, 4, evals=[(dvalid, "valid")], verbose_eval=False, callbacks=[Reader()])
     assert seen == [[0], [0, 1], [0, 1, 2], [0, 1, 2, 3]]
+
+
+def test_a_dmatrix_trained_again_is_copied_out_and_hashed_once(store, data, monkeypatch):
+    X_train, X_valid, y_train, y_valid = data
+    dtrain, dvalid = xgb.DMatrix(X_train, label=y_train), xgb.DMatrix(X_valid, label=y_valid)
+    copies = []
+    get_data = xgb.DMatrix.get_data
+    monkeypatch.setattr(xgb.DMatrix, "get_data", lambda self: (copies.append(self), get_data(self))[1])  # counts, then the real copy
+    _enable(log_models=False)
+    runs = []
+    for depth in (2, 3):
+        xgb.train(dict(PARAMS, max_depth=depth), dtrain, 3, evals=[(dvalid, "valid")], verbose_eval=False)
+        runs.append(store.get_run(al.last_run().id))
+    assert copies == [dtrain]
+    assert runs[0].params["dataset.train.digest"] == runs[1].params["dataset.train.digest"]
+    assert runs[0].params["dataset.train.dtype"] == runs[1].params["dataset.train.dtype"] == "float32"
+    # Another DMatrix of other data: its own digest, its own copy.
+    xgb.train(PARAMS, xgb.DMatrix(X_valid, label=y_valid), 2, verbose_eval=False)
+    assert len(copies) == 2
+    assert store.get_run(al.last_run().id).params["dataset.train.digest"] != runs[0].params["dataset.train.digest"]
