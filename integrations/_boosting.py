@@ -29,8 +29,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from autolog.integrations._boosting_parts import argument, log_importances, own_fit_classes, queue_points, set_argument, with_callback
+from autolog.integrations._boosting_parts import argument, log_importances, own_fit_classes, set_argument, with_callback
 from autolog.integrations._boosting_parts import wait_for_plots as wait_for_plots  # re-exported: tests and benchmarks wait for charts
+from autolog.integrations._points import BURST_S, queue_points
 from autolog.patching import options
 from autolog.patching.engine import REGISTRY, Call, safe_wrapper
 from autolog.patching.lifecycle import open_fit_run
@@ -46,10 +47,9 @@ if TYPE_CHECKING:
 # saving every round re-serialises a growing model each time (quadratic in rounds).
 DEFAULT_CHECKPOINT_EVERY = 10
 # A round only notes (step, raw values, time); notes become points in bursts at most this
-# many rounds or seconds (the writer's interval) apart, and at close. Code run once per round
-# after the framework's C code runs with cold caches: a burst costs ~3x less CPU per point.
+# many rounds or DRAIN_S apart, and at close (see _points.py: ~3x less CPU per point).
 DRAIN_ROUNDS = 256
-DRAIN_S = 0.2
+DRAIN_S = BURST_S
 
 _time = time.time
 

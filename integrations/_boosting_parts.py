@@ -1,7 +1,6 @@
 """Small pieces the boosting engine and its framework tables share.
 
-Call arguments by position or name, the callback list we add to, noted rounds' points
-queued with their own times (:func:`queue_points`), params tidied from
+Call arguments by position or name, the callback list we add to, params tidied from
 float32 text, feature names, the metric directions of the frameworks' built-in eval
 metrics, and the feature-importance artifacts: ``feature_importance.json`` always, the
 PNG chart only with ``log_importance_plot=True``, drawn by one background worker
@@ -21,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from autolog import process
 from autolog.reporting import report
-from autolog.store.series import POINT
 
 if TYPE_CHECKING:
     from autolog.tracking.run import ActiveRun
@@ -98,25 +96,6 @@ def callable_names(value: Any) -> Any:
     if not items or not all(callable(v) for v in items):
         return value
     return ",".join(stringify(getattr(v, "func", v)) for v in items)
-
-
-def queue_points(run: ActiveRun, queues: dict[str, bytearray], points: Iterable[tuple[str, int, float, float]]) -> None:
-    """Append ``(key, step, value, time)`` points to the run's writer queues, as ``log_metric`` does but with each point's own time.
-
-    ``queues`` caches each key's queue (the key is checked once, by ``run.series``); a long
-    queue wakes the writer, and waits (bounded) while it is full, as ``log_metric`` does.
-    """
-    pack, touched = POINT.pack, set()
-    for key, step, value, when in points:
-        queue = queues.get(key)
-        if queue is None:
-            queue = queues[key] = run.series(key)
-        queue += pack(step, value, when)  # the writer's packed point (store/writer.py)
-        touched.add(key)
-    writer = run.writer
-    for key in touched:
-        if len(queues[key]) >= writer.pressure_len:
-            writer.pressure(queues[key])
 
 
 # -- params ------------------------------------------------------------------------------
