@@ -314,3 +314,11 @@ def test_entry_points_are_read_once_per_state_of_the_path_folders(tmp_path, monk
     again = plugins.entry_points(GROUP)
     assert dict(again)["thirdparty"] == "thirdparty_fw.autolog:INTEGRATION" and len(again) == len(first) + 1
     assert list((tmp_path / "cache" / "autolog").glob("entry-points-*.txt")) == [cached]  # rewritten, not multiplied
+
+
+def test_import_autolog_loads_neither_inspect_nor_dataclasses(tmp_path):
+    # Which modules a fresh `import autolog` loads (not a timing): inspect and dataclasses cost ~5 ms.
+    code = "import sys, autolog\nprint(sorted(m for m in ('inspect', 'dataclasses', 'wrapt') if m in sys.modules))"
+    env = {**os.environ, "AUTOLOG_URI": str(tmp_path / "store")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -18,7 +18,6 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from autolog.errors import InvalidType
@@ -28,19 +27,27 @@ from autolog.reporting import report, warn_once
 GROUP = "autolog.integrations"
 
 
-@dataclass
 class Integration:
-    """What every integration declares; ``patch`` receives the imported framework module."""
+    """What every integration declares; ``patch`` receives the imported framework module.
 
-    name: str
-    module: str
-    distribution: str
-    supported: str
-    extra: str
-    patch: Callable[[Any], None]
-    also_modules: tuple[str, ...] = ()  # other import names that trigger patching (pytorch_lightning)
-    enabled: bool = field(default=False, init=False)
-    patched_modules: set = field(default_factory=set, init=False)
+    A plain class, not a dataclass: ``dataclasses`` imports ``inspect`` (~5 ms), which
+    ``import autolog`` must not pay for.
+    """
+
+    def __init__(self, name: str, module: str, distribution: str, supported: str, extra: str,
+                 patch: Callable[[Any], None], also_modules: tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.module = module
+        self.distribution = distribution
+        self.supported = supported
+        self.extra = extra
+        self.patch = patch
+        self.also_modules = also_modules  # other import names that trigger patching (pytorch_lightning)
+        self.enabled = False
+        self.patched_modules: set[str] = set()
+
+    def __repr__(self) -> str:
+        return f"Integration(name={self.name!r}, module={self.module!r}, supported={self.supported!r}, enabled={self.enabled})"
 
     @property
     def install_hint(self) -> str:
@@ -359,11 +366,6 @@ def disable(integration: Integration) -> None:
         REGISTRY.revert(integration.name)
         integration.patched_modules.clear()
         options.clear_for(integration.name)
-
-
-def framework_available(integration: Integration) -> bool:
-    """Whether the framework is imported or importable (its top package is found; nothing is imported)."""
-    return modules_available((integration.module, *integration.also_modules))
 
 
 def modules_available(modules: tuple[str, ...]) -> bool:
