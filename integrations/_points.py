@@ -1,10 +1,10 @@
 """Metric points noted during training and queued later, in bursts, each with its own time.
 
-Code run once per boosting round or per Keras batch runs with cold caches: the framework's
-own work in between evicts ours, so logging a point right there costs several times what
-the same ``log_metric`` costs in a loop. Integrations therefore only note what a round
-or batch produced (and when), and turn the notes into points in bursts: same keys, steps,
-values and timestamps as logging them at once, at a fraction of the CPU.
+Code run once per boosting round runs with cold caches: the framework's own work in
+between evicts ours, so logging a point right there costs several times what the same
+``log_metric`` costs in a loop. The boosting engine therefore only notes what a round
+produced (and when), and turns the notes into points in bursts: same keys, steps, values
+and timestamps as logging them at once, at a fraction of the CPU.
 """
 
 from __future__ import annotations
