@@ -299,11 +299,18 @@ def test_a_crash_prints_the_programs_own_traceback(store, tmp_path):
 
 
 def test_interpreter_options_still_run_through_exec(store, tmp_path):
+    import json
+
     (tmp_path / "probe.py").write_text(PROBE)
     done = autolog_run(store, "--", "python", "-X", "utf8", "probe.py", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    import json
-
     got = json.loads(done.stdout)
     assert got["in_process"] is False and got["orig"] == ["-X", "utf8", "probe.py"]
-    assert only_run(store).status == "FINISHED"
+    # Options of the interpreter running autolog itself are not the program's: `python -O -m autolog run ...`.
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    env.pop("AUTOLOG_URI", None)
+    done = subprocess.run([sys.executable, "-O", "-m", "autolog", "--store", store.root, "run", "--", "python", "probe.py"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout)["in_process"] is False
+    assert {r.status for r in store.search_runs()} == {"FINISHED"}

@@ -174,11 +174,15 @@ def python_form(argv: list[str]) -> tuple[str, str, list[str]] | None:
     """``("script", path, args)``, ``("module", name, args)`` or ``("code", text, args)`` when ``argv``
     is this interpreter running a ``.py`` file, ``-m`` or ``-c`` with no interpreter option; else None.
 
-    Anything else (interpreter options, stdin, a folder or zip app, another interpreter, a
-    program started inside another ``autolog run``) is executed as it is.
+    Anything else (interpreter options, here or in the program's command, stdin, a folder or
+    zip app, another interpreter, a program started inside another ``autolog run``) is
+    executed as it is.
     """
     if len(argv) < 2 or argv[0] != sys.executable or os.environ.get("AUTOLOG_BOOTSTRAP"):
         return None
+    ours = list(getattr(sys, "orig_argv", None) or [])
+    if len(ours) < 2 or (ours[1] != "-m" and ours[1].startswith("-")):
+        return None  # this interpreter runs with options (-O, -I, -X ...) a plain `python` would not have
     first = argv[1]
     if first in ("-m", "-c"):
         return ("module" if first == "-m" else "code", argv[2], argv[3:]) if len(argv) > 2 else None
