@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 
 from autolog.integrations._boosting_parts import argument, log_importances, own_fit_classes, set_argument, with_callback
 from autolog.integrations._boosting_parts import wait_for_plots as wait_for_plots  # re-exported: tests and benchmarks wait for charts
-from autolog.integrations._points import BURST_S, queue_points
 from autolog.patching import options
 from autolog.patching.engine import REGISTRY, Call, safe_wrapper
 from autolog.patching.lifecycle import open_fit_run
@@ -47,9 +46,10 @@ if TYPE_CHECKING:
 # saving every round re-serialises a growing model each time (quadratic in rounds).
 DEFAULT_CHECKPOINT_EVERY = 10
 # A round only notes (step, raw values, time); notes become points in bursts at most this
-# many rounds or DRAIN_S apart, and at close (see _points.py: ~3x less CPU per point).
+# many rounds or DRAIN_S apart, and at close (~3x less CPU per point: code run once per round
+# runs with caches the framework's own work has evicted, so each call there costs several times more).
 DRAIN_ROUNDS = 256
-DRAIN_S = BURST_S
+DRAIN_S = 0.2  # the writer's own interval: a live view lags by about one more
 
 _time = time.time
 
@@ -145,7 +145,6 @@ class Session:
         self.pending = False  # the latest round was throttled
         self.notes: list[tuple[int, Any, float]] = []  # (step, raw, time) of logged rounds not yet queued as points
         self.drain_at = 0.0  # queue the notes when a round ends after this time
-        self.queues: dict[str, bytearray] = {}  # metric key -> its writer queue
         self.checkpointed: int | None = None
         self.injected = False
         self.closed = False
@@ -195,7 +194,7 @@ class Session:
         if not notes:
             return
         items, first = self.items, self.first or 0
-        queue_points(self.run, self.queues, ((key, step, value, when) for step, raw, when in notes for key, value in items(raw, step - first)))
+        self.run.log_timed_points((key, step, value, when) for step, raw, when in notes for key, value in items(raw, step - first))
 
     def checkpoint(self, model: Any, rounds: int) -> None:
         """Store the model after ``rounds`` rounds as ``checkpoints/round-<rounds>.<ext>``."""

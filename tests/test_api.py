@@ -279,3 +279,15 @@ def test_metric_goal_must_be_min_or_max():
             al.log_metric("x", 1.0, goal="best")
         with pytest.raises(ValueError, match="goal"):
             al.set_metric_goal("x", "up")
+
+
+def test_timed_points_keep_their_own_steps_values_and_times(store):
+    with al.start_run(capture_env=False, log_system_metrics=False) as run:
+        run.log_metric("loss", 9.0, step=0)
+        run.log_timed_points([("loss", 1, 0.5, 1000.25), ("acc", 1, 0.75, 1000.5), ("loss", 2, float("nan"), 1001.0)])
+        with pytest.raises(ValueError, match="must not start with '/' or contain '..'"):
+            run.log_timed_points([("../bad", 3, 1.0, 1002.0)])
+    loss = store.metric_history(run.id, "loss")
+    assert [(m.step, m.timestamp) for m in loss[1:]] == [(1, 1_000_250), (2, 1_001_000)]
+    assert loss[1].value == 0.5 and loss[2].value != loss[2].value
+    assert [(m.step, m.value, m.timestamp) for m in store.metric_history(run.id, "acc")] == [(1, 0.75, 1_000_500)]

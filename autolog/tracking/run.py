@@ -18,7 +18,7 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from autolog import validation
@@ -144,6 +144,26 @@ class ActiveRun:
         if self._goals.get(key) != goal:
             self.store.set_tags(self.id, {validation.GOAL_TAG_PREFIX + key: goal})
             self._goals[key] = goal
+
+    def log_timed_points(self, points: Iterable[tuple[str, int, float, float]]) -> None:
+        """Queue ``(key, step, value, time_s)`` points noted earlier, each with its own time.
+
+        For integrations that note values on a hot path and queue them later in bursts (the
+        boosting engine): the same record as ``log_metric`` at the moment of each point. Steps
+        and values come from the framework; a value that is not a number raises ``struct.error``
+        before anything of that point is queued.
+        """
+        queues, touched = self.queues, set()
+        for key, step, value, when in points:
+            queue = queues.get(key)
+            if queue is None:
+                queue = self.series(key)
+            queue += _pack(step, value, when)
+            touched.add(key)
+        pressure_len = self.writer.pressure_len
+        for key in touched:
+            if len(queues[key]) >= pressure_len:
+                self.writer.pressure(queues[key])
 
     def series(self, key: str):
         """Validate ``key`` once and return the writer queue its points go to."""
