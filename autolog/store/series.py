@@ -91,7 +91,7 @@ def encode_with_latest(points: Points) -> tuple[bytes, Point]:
 def _encode_columns(np: Any, points: Points) -> tuple[bytes, Point]:
     n = count(points)
     packed = isinstance(points, (bytes, bytearray))
-    if packed:
+    if isinstance(points, (bytes, bytearray)):
         table = np.frombuffer(points, dtype=np.float64, count=3 * n).reshape(n, 3)
     else:
         table = np.fromiter(chain.from_iterable(points), dtype=np.float64, count=3 * n).reshape(n, 3)
