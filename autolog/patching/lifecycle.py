@@ -48,7 +48,6 @@ import weakref
 from typing import Any
 
 from autolog import process
-from autolog.errors import ParamConflict
 from autolog.patching import options
 from autolog.tracking import api
 from autolog.tracking.run import ActiveRun
@@ -59,39 +58,19 @@ AFTER_FIT_WINDOW = 60.0  # seconds after an owned fit run ends during which impl
 class FitRun:
     """The run one autologged call writes to, plus per-model state kept across fits."""
 
-    def __init__(self, run: ActiveRun, owned: bool, model_state: dict[str, Any], keep_status: str | None = None,
-                 new: bool = False) -> None:
+    def __init__(self, run: ActiveRun, owned: bool, model_state: dict[str, Any], keep_status: str | None = None) -> None:
         self.run = run
         self.owned = owned
         self.model_state = model_state
         # A resumed run's earlier FAILED/KILLED status, kept when this fit finishes well.
         self.keep_status = keep_status
-        # A run this fit just created holds at most the params start_run logged (a pending
-        # seed): its params are written without reading the run first; a conflict with one
-        # of those reads the run's params and skips them, as for any other run.
-        self._logged_params: set[str] | None = set() if new else None
-        self._unread = new
+        self._logged_params: set[str] | None = None
 
     def log_params(self, params: dict[str, Any]) -> None:
         """Log params, skipping keys the run already has (a second fit never conflicts)."""
-        if self._unread and self.run.writer.has_deferred():
-            self._unread = False  # the write would be deferred: its conflict would come too late to skip
-            self._logged_params = None
         if self._logged_params is None:
             self._logged_params = set(self.run.store.get_run(self.run.id).params)
         fresh = {k: v for k, v in params.items() if k not in self._logged_params}
-        if not fresh:
-            return
-        if self._unread:
-            try:
-                self.run.log_params(fresh)  # one transaction, all or nothing
-            except ParamConflict:
-                self._unread = False
-                self._logged_params.update(self.run.store.get_run(self.run.id).params)
-                fresh = {k: v for k, v in fresh.items() if k not in self._logged_params}
-            else:
-                self._logged_params.update(fresh)
-                return
         if fresh:
             self.run.log_params(fresh)
             self._logged_params.update(fresh)
@@ -142,7 +121,7 @@ class RunLifecycle:
         # Started in a copied context: the user's active run and after-fit run stay as they were.
         run = contextvars.copy_context().run(api.start_run, name=_run_name(name), experiment=parent.experiment, parent_run_id=parent.id,
                                              tags=all_tags, capture_env=False, log_system_metrics=False)
-        return FitRun(run, owned=True, model_state={}, new=True)
+        return FitRun(run, owned=True, model_state={})
 
     def note_fit_ended(self, run: ActiveRun) -> None:
         """An owned fit run ended: implicit ``log_*`` calls in this context may go to it for a while."""
@@ -227,7 +206,7 @@ def open_fit_run(integration: str, name: str, model: Any = None, tags: dict[str,
             user.set_tags(all_tags)
             return FitRun(user, owned=False, model_state=state)
         child = api.start_run(name=_run_name(name), nested=True, tags=all_tags, capture_env=False, log_system_metrics=False)
-        return FitRun(child, owned=True, model_state={}, new=True)
+        return FitRun(child, owned=True, model_state={})
     if options.get(integration, "exclusive"):
         return None
     run = api.start_run(
@@ -238,7 +217,7 @@ def open_fit_run(integration: str, name: str, model: Any = None, tags: dict[str,
     )
     # The fit's end does not wait for the environment capture; it completes in the background.
     run.wait_for_capture = False
-    return FitRun(run, owned=True, model_state={}, new=True)
+    return FitRun(run, owned=True, model_state={})
 
 
 def _install() -> None:

@@ -1,8 +1,8 @@
 """What the scikit-learn integration's cheaper fit path records: the same values as the plain way.
 
-Forests' training labels come from the probabilities already computed; a fit's run gets its
-params without being read first; a search's children are written together. Each test
-checks the record, never a duration.
+Forests' training labels come from the probabilities already computed; a fit's params skip
+what its run already holds; a search's children are written together. Each test checks the
+record, never a duration.
 """
 
 from __future__ import annotations
