@@ -43,20 +43,38 @@ def predict_from_proba(est: Any, proba: Any) -> Any:
     """``est.predict(X)`` from its ``predict_proba(X)`` when sklearn's predict is exactly that, else None.
 
     A single-output forest's ``predict`` is ``classes_.take(argmax(predict_proba(X)))``
-    (``ForestClassifier.predict`` in every supported release): taking it from the
-    probabilities already computed halves the cost of a RandomForest's training metrics
-    (each prediction walks every tree) and gives the same labels.
+    (``ForestClassifier.predict`` in every supported release), also behind a ``Pipeline``
+    (the same transforms feed both) or a refitted search (both call ``best_estimator_``):
+    taking the labels from the probabilities already computed halves the cost of a
+    RandomForest's training metrics (each prediction walks every tree) and gives the same labels.
     """
-    if proba is None or getattr(est, "n_outputs_", None) != 1:
+    forest = _predicting_forest(est) if proba is not None else None
+    if forest is None or getattr(forest, "n_outputs_", None) != 1:
         return None
-    forest = sys.modules.get("sklearn.ensemble._forest")
-    owner = next((k for k in type(est).__mro__ if "predict" in k.__dict__), None)
-    if forest is None or owner is not getattr(forest, "ForestClassifier", None):
-        return None
-    classes = getattr(est, "classes_", None)
+    classes = getattr(forest, "classes_", None)
     if not isinstance(proba, np.ndarray) or proba.ndim != 2 or not isinstance(classes, np.ndarray) or proba.shape[1] != classes.shape[0]:
         return None
     return classes.take(np.argmax(proba, axis=1), axis=0)
+
+
+def _predicting_forest(est: Any, depth: int = 0) -> Any:
+    # The forest whose own predict/predict_proba est's predict/predict_proba are, or None.
+    owner = next((k for k in type(est).__mro__ if "predict" in k.__dict__), None)
+    forest = sys.modules.get("sklearn.ensemble._forest")
+    if forest is not None and owner is getattr(forest, "ForestClassifier", None):
+        return est
+    if owner is None or depth >= 4:
+        return None
+    pipeline = sys.modules.get("sklearn.pipeline")
+    search = sys.modules.get("sklearn.model_selection._search")
+    if pipeline is not None and owner is getattr(pipeline, "Pipeline", None):
+        steps = getattr(est, "steps", None)
+        inner = steps[-1][1] if isinstance(steps, list) and steps and isinstance(steps[-1], tuple) and len(steps[-1]) == 2 else None
+    elif search is not None and owner is getattr(search, "BaseSearchCV", None):
+        inner = getattr(est, "best_estimator_", None)
+    else:
+        return None
+    return None if inner is None else _predicting_forest(inner, depth + 1)
 
 
 def _weights(sample_weight: Any, n: int) -> tuple[np.ndarray | None, bool]:

@@ -48,6 +48,37 @@ def test_forest_training_metrics_equal_sklearn_metrics_on_its_own_predict(store,
         assert logged[key] == pytest.approx(value, rel=0, abs=0), (key, logged[key], value)
 
 
+def _expected_classifier_metrics(model, X, y):
+    from sklearn import metrics as M
+
+    pred, proba = model.predict(X), model.predict_proba(X)
+    p, r, f, _ = M.precision_recall_fscore_support(y, pred, average="weighted", zero_division=0)
+    return {"training_accuracy_score": M.accuracy_score(y, pred), "training_precision_score": p, "training_recall_score": r,
+            "training_f1_score": f, "training_log_loss": M.log_loss(y, proba, labels=model.classes_)}
+
+
+@pytest.mark.parametrize("wrapper", ["pipeline", "search", "search-of-pipeline"])
+def test_forest_behind_a_pipeline_or_search_logs_sklearn_metrics_of_its_predict(store, wrapper):
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, _ = _classification("multiclass")
+    forest = RandomForestClassifier(n_estimators=6, max_depth=3, random_state=0)
+    if wrapper == "pipeline":
+        model = make_pipeline(StandardScaler(), forest)
+    elif wrapper == "search":
+        model = GridSearchCV(forest, {"max_depth": [2, 3]}, cv=2)
+    else:
+        model = GridSearchCV(make_pipeline(StandardScaler(), forest), {"randomforestclassifier__max_depth": [2, 3]}, cv=2)
+    autolog(log_models=False)
+    model.fit(X, y)
+    logged = store.get_run(al.last_run().id).metrics
+    for key, value in _expected_classifier_metrics(model, X, y).items():
+        assert logged[key] == value, (key, logged[key], value)
+
+
 def test_forest_subclass_with_its_own_predict_is_scored_by_it(store):
     from sklearn.ensemble import RandomForestClassifier
 
