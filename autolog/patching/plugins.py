@@ -6,8 +6,8 @@ extra that installs it, and a ``patch(framework_module)`` function that applies 
 patches through ``autolog.patching.REGISTRY``. Built-in and third-party integrations
 are found the same way: the entry-point group ``autolog.integrations``.
 
-``enable`` patches a framework already imported at once and registers a wrapt post-import
-hook otherwise, so it works whatever the import order; it imports no framework. The
+``enable`` patches a framework already imported at once and registers a post-import hook
+(``engine.register_post_import_hook``) otherwise, so it works whatever the import order; it imports no framework. The
 user-facing ``autolog()`` and its options live in ``autolog.patching.activation``.
 """
 
@@ -232,10 +232,10 @@ def enable_name(name: str) -> None:
             if key in _hooked:
                 continue
             _hooked.add(key)
-            import wrapt
+            from autolog.patching.engine import register_post_import_hook
 
             # The hook imports the integration, which (still wanted) enables and patches at once.
-            wrapt.register_post_import_hook(lambda _module, n=name: _load_wanted(n), module_name)
+            register_post_import_hook(lambda _module, n=name: _load_wanted(n), module_name)
 
 
 def _load_wanted(name: str) -> None:
@@ -316,10 +316,10 @@ def _hook(integration: Integration, module_name: str) -> None:
     if key in _hooked:
         return
     _hooked.add(key)
-    # wrapt hooks cannot be removed; the hook checks whether the integration is still enabled.
-    import wrapt
+    # Post-import hooks cannot be removed; the hook checks whether the integration is still enabled.
+    from autolog.patching.engine import register_post_import_hook
 
-    wrapt.register_post_import_hook(lambda module, i=integration: _apply(i, module), module_name)
+    register_post_import_hook(lambda module, i=integration: _apply(i, module), module_name)
 
 
 def when_imported(integration: Integration, module_name: str, fn: Callable[[Any], None]) -> None:
@@ -342,9 +342,9 @@ def when_imported(integration: Integration, module_name: str, fn: Callable[[Any]
         if key in _hooked:
             return
         _hooked.add(key)
-    import wrapt
+    from autolog.patching.engine import register_post_import_hook
 
-    wrapt.register_post_import_hook(run, module_name)
+    register_post_import_hook(run, module_name)
 
 
 def enable(integration: Integration) -> None:
