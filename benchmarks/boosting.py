@@ -269,7 +269,7 @@ OURS_NOTES = [
     "included: the patch's wrapper frame (a few µs per call) and the other threads' work (writer, environment capture,",
     "system metrics, chart), which costs the training thread no CPU here but shows in process CPU and, on 2 cores, in wall.",
     "Why both: the × plain columns compare different fresh processes run minutes apart; on this shared 2-core machine the",
-    "same plain job's thread CPU varies by ±10–15 % between pairs (cache and frequency contention from other load), so a",
+    "same code's thread CPU moves by up to ±10–15 % between pairs (cache and frequency contention from other load), so a",
     "whole-job ratio cannot resolve a 2 % difference. The probe times only our code, in the same call as its denominator.",
 ]
 
@@ -333,6 +333,11 @@ def _table(args: Any, framework: str) -> Table:
         mid = median(plain_cpu) or 1.0
         table.notes.append(f"This run: the plain row's thread CPU ranged {fmt(min(plain_cpu))}–{fmt(max(plain_cpu))} s over its rounds "
                            f"({(min(plain_cpu) / mid - 1) * 100:+.0f} % to {(max(plain_cpu) / mid - 1) * 100:+.0f} % of its median).")
+    for variant in (AUTOLOG, BARE):
+        pairs_x = [s["thread_cpu"] / p["thread_cpu"] for s, p in zip(samples.get(variant, []), plain) if p["thread_cpu"] > 0]
+        if len(pairs_x) > 1:
+            table.notes.append(f"This run: {variant}'s thread CPU ÷ plain, pair by pair: {', '.join(f'×{x:.3f}' for x in pairs_x)} "
+                               "(against the probe's figure for the same calls).")
     table.notes.append(f"{framework} {version_of(framework)}; the warm-up job is untimed for every variant. autolog: the importance"
                        " chart is drawn off the training thread (in 'until written'); MLflow draws its plots inside the call.")
     return table

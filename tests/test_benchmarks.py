@@ -134,3 +134,15 @@ def test_quick_mode_runs_our_rows_only_and_saves_the_raw_report(tmp_path):
     assert labels == {"autolog", "autolog (run.log_metric)", "list.append (floor)"}
     growth = tables[-1]["rows"][0]["values"]
     assert growth["rounds"] == 1 and growth["last_first"] > 0
+
+
+@pytest.mark.parametrize("framework", ["xgboost", "lightgbm"])
+def test_boosting_probes_see_every_round_and_the_call_start_and_end(framework):
+    # Not a timing: the probes installed in a fresh child catch each round's callback and the engine's start and end.
+    pytest.importorskip(framework)
+    result = common.isolated("benchmarks.boosting:measure", framework=framework, variant="autolog-bare", rounds=7, rows=400, cols=5,
+                             warmup_rounds=3)
+    assert result["ours_rounds"] == 7 and result["ours_calls"] == 2  # before_train + after_train of the timed call only
+    assert result["points"] == 7
+    assert 0 < result["ours_round_s"] + result["ours_call_s"] < result["thread_cpu"]
+    assert result["probe_overhead_s"] > 0
