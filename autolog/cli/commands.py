@@ -7,20 +7,21 @@ failure (e.g. a server down), 2 bad usage or an unknown run.
 
 from __future__ import annotations
 
-import argparse
 import importlib
-import json
 import math
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog import env
 from autolog.errors import AutologError, StoreNotFound
 
-# The table, listing and store modules load in the functions that use them: `autolog run`
-# goes through main() too, and the program it starts must not pay for them.
+if TYPE_CHECKING:
+    import argparse
+
+# The table, listing and store modules (and argparse and json) load in the functions that use
+# them: `autolog run` goes through main() too, and the program it starts must not pay for them.
 
 STORE_HELP = (f"store folder (default ${env.AUTOLOG_URI}, else the first {env.DEFAULT_STORE}/ found from here up to"
               f" the git root, else ./{env.DEFAULT_STORE} there); also accepted after the command")
@@ -42,6 +43,8 @@ def _json_default(value: Any) -> Any:
 
 def print_json(data: Any) -> None:
     """Print ``data`` as indented JSON with sorted keys (NaN/inf spelled as strings): every ``--json`` output."""
+    import json
+
     print(json.dumps(_finite(data), indent=2, sort_keys=True, default=_json_default))
 
 
@@ -121,6 +124,8 @@ def cmd_experiments(args: argparse.Namespace, store) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``autolog`` command."""
+    import argparse
+
     from autolog.cli import compare, housekeeping, listing
 
     parser = argparse.ArgumentParser(prog="autolog", description="Search, compare and share autolog runs.")

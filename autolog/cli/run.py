@@ -14,22 +14,25 @@ how the program's run is named, tagged and ended.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shlex
-import shutil
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog import env
 from autolog.errors import InvalidName
+
+if TYPE_CHECKING:
+    import argparse
 
 BOOTSTRAP_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_bootstrap")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``autolog run``: autolog() options, then the program and its arguments."""
+    import argparse
+
     parser.add_argument("--experiment", "-e", help="experiment the program's runs go into")
     parser.add_argument("--run-name", help="name of the program's run (default: the program's name and the time)")
     parser.add_argument("--only", help="comma-separated integrations to enable, e.g. sklearn,xgboost (default: all installed)")
@@ -57,6 +60,8 @@ def program(command: list[str]) -> list[str]:
     if first in ("python", "python3"):
         # The interpreter autolog is installed in, whichever `python` comes first on PATH.
         return [sys.executable, *command[1:]]
+    import shutil
+
     if os.sep in first or shutil.which(first):
         return command
     raise InvalidName(f"program {first!r} not found on PATH")
@@ -141,16 +146,41 @@ def subcommand(argv: list[str]) -> str | None:
 
 def main(argv: list[str]) -> int:
     """``autolog [--store S] run ...`` without loading the other sub-commands (start-up cost is the program's)."""
-    parser = argparse.ArgumentParser(prog="autolog run", description="Run a program with autolog() enabled, without editing it.")
-    parser.add_argument("--store", default=None, help="store folder the program's runs go into")
-    add_arguments(parser)
     i = argv.index("run")
-    args = parser.parse_args(argv[:i] + argv[i + 1:])
+    args = plain_args(argv[:i], argv[i + 1:])
+    if args is None:
+        import argparse
+
+        parser = argparse.ArgumentParser(prog="autolog run", description="Run a program with autolog() enabled, without editing it.")
+        parser.add_argument("--store", default=None, help="store folder the program's runs go into")
+        add_arguments(parser)
+        args = parser.parse_args(argv[:i] + argv[i + 1:])
     try:
         return run(args)
     except InvalidName as exc:
         print(f"autolog: error: {exc}", file=sys.stderr)
         return 2
+
+
+def plain_args(before: list[str], after: list[str]) -> Any:
+    """The arguments argparse would make of ``autolog [--store S] run PROGRAM...`` with no option of
+    ``run`` before the program (``--`` or a word first), else None: argparse (~4 ms with the
+    gettext and locale it loads) is then left to parse them, errors and help included.
+    """
+    if not after or (after[0] != "--" and after[0].startswith("-")):
+        return None
+    if not before:
+        store = None
+    elif len(before) == 2 and before[0] == "--store" and not before[1].startswith("-"):
+        store = before[1]
+    elif len(before) == 1 and before[0].startswith("--store="):
+        store = before[0].partition("=")[2]
+    else:
+        return None
+    import types
+
+    return types.SimpleNamespace(store=store, experiment=None, run_name=None, only=None, no_models=False,
+                                 log_every_n_steps=None, seed=None, tags=[], command=list(after))
 
 
 def run(args: argparse.Namespace, store: Any = None) -> int:
