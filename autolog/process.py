@@ -103,10 +103,11 @@ def block_signals_in_this_thread() -> None:
     call; Python then runs the SIGTERM handler only when that call returns, which for a Pool
     worker waiting on its task queue is never.
     """
-    import signal
+    # The C module the interpreter loaded at start: ``signal`` would build its enums first (~0.5 ms).
+    import _signal
 
-    if hasattr(signal, "pthread_sigmask"):
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    if hasattr(_signal, "pthread_sigmask"):
+        _signal.pthread_sigmask(_signal.SIG_BLOCK, {_signal.SIGTERM})
 
 
 def busy_timeout_ms() -> int:

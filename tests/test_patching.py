@@ -503,7 +503,7 @@ def test_autolog_imports_neither_wrapt_nor_inspect_until_a_framework_is_patched(
 
     # Which modules load (not a timing): wrapt imports inspect (~8 ms); a patch needs them, a hook does not.
     code = ("import sys, autolog\nautolog.autolog()\n"
-            "print(sorted(m for m in ('inspect', 'dataclasses', 'wrapt') if m in sys.modules))\n"
+            "print(sorted(m for m in ('inspect', 'dataclasses', 'wrapt', 'random', 'argparse') if m in sys.modules))\n"
             "import sklearn.linear_model as lm\n"
             "print(type(lm.LogisticRegression.__dict__['fit']).__name__, 'wrapt' in sys.modules)\n")
     env = {**os.environ, "AUTOLOG_URI": str(tmp_path / "store")}

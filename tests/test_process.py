@@ -11,6 +11,7 @@ import contextvars
 import multiprocessing
 import os
 import queue
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -402,3 +403,18 @@ def test_log_metric_after_the_window_or_in_another_thread_gets_a_new_run(store, 
     assert late is not None and late.id != fit.run.id
     late.end()
     assert "late" not in store.get_run(fit.run.id).metrics
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="no per-thread signal masks here")
+def test_a_background_thread_blocks_sigterm_and_leaves_the_caller_alone():
+    masks: list = []
+
+    def background() -> None:
+        process.block_signals_in_this_thread()
+        masks.append(signal.pthread_sigmask(signal.SIG_BLOCK, []))
+
+    thread = threading.Thread(target=background)
+    thread.start()
+    thread.join()
+    assert signal.SIGTERM in masks[0]
+    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])

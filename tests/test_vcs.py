@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 
 from autolog.capture.vcs import UNTRACKED_MAX_FILES, git_state, is_output_path
@@ -75,3 +77,20 @@ def test_outside_any_repository_git_is_not_even_started(tmp_path, monkeypatch):
     assert calls.read_text().count("rev-parse") >= 1
     monkeypatch.setenv("GIT_DIR", str(repo / ".git"))  # git finds this repository from anywhere: ask git
     assert git_state(str(outside)).root is not None
+
+
+def test_which_finds_what_shutil_which_finds(tmp_path, monkeypatch):
+    from autolog.capture.vcs import which
+
+    tool = tmp_path / "bin" / "tool"
+    tool.parent.mkdir()
+    tool.write_text("#!/bin/sh\n")
+    (tmp_path / "plain" / "tool").mkdir(parents=True)  # a folder of that name is no command
+    (tmp_path / "noexec").mkdir()
+    (tmp_path / "noexec" / "tool").write_text("")
+    for path in (f"{tmp_path / 'plain'}{os.pathsep}{tmp_path / 'noexec'}{os.pathsep}{tool.parent}", str(tmp_path / "noexec"), ""):
+        monkeypatch.setenv("PATH", path)
+        assert which("tool") == shutil.which("tool")
+        tool.chmod(0o755)
+        assert which("tool") == shutil.which("tool") and which("git-nowhere") is None
+        tool.chmod(0o644)

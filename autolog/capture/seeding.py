@@ -11,7 +11,6 @@ metrics sampler (``sysmetrics``) of every new run.
 from __future__ import annotations
 
 import os
-import random
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,9 @@ from autolog.capture import environment as envcapture
 from autolog.capture import system as sysmetrics
 from autolog.errors import InvalidName, InvalidType, ParamConflict
 from autolog.tracking import api
+
+# random loads in the functions that seed (with _random, _sha512, bisect: ~1 ms): `import autolog`
+# must not pay for it.
 
 if TYPE_CHECKING:
     from autolog.tracking.run import ActiveRun
@@ -82,6 +84,8 @@ def seed_everything(seed: int | None = None, deterministic: bool = False) -> int
     """
     seed = _resolve_seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
+    import random
+
     random.seed(seed)
     switched: list[str] = []
     if deterministic:
@@ -109,6 +113,8 @@ def _resolve_seed(seed: Any) -> int:
             except ValueError:
                 raise InvalidName(f"${env.AUTOLOG_SEED} must be an integer seed, got {raw!r}") from None
         else:
+            import random
+
             return random.SystemRandom().randint(0, SEED_MAX)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise InvalidType(f"seed must be an int, got {type(seed).__name__} {seed!r}")
@@ -254,6 +260,8 @@ class _SeedingLoader:
 
 
 def _rng_states() -> list:
+    import random
+
     states: list = [(random.setstate, random.getstate())]
     numpy = sys.modules.get("numpy")
     if numpy is not None:
