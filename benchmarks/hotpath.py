@@ -287,7 +287,7 @@ def _rows_table(title: str, plan: list[tuple[str, str, dict[str, Any], str]], ro
 
 def _peer_table(args: Any) -> Table:
     n = pick(args, 2_000, 20_000, 20_000)
-    budget = pick(args, 0.5, 15.0, 40.0)
+    budget = pick(args, 0.5, 15.0, 20.0)
     rounds = pairs(args, pick(args, 1, 3, 5))
     versions = _versions()
     plan = [
