@@ -7,7 +7,7 @@ patches through ``autolog.patching.REGISTRY``. Built-in and third-party integrat
 are found the same way: the entry-point group ``autolog.integrations``.
 
 ``enable`` patches a framework already imported at once and registers a post-import hook
-(``engine.register_post_import_hook``) otherwise, so it works whatever the import order; it imports no framework. The
+(``hooks.register_post_import_hook``) otherwise, so it works whatever the import order; it imports no framework. The
 user-facing ``autolog()`` and its options live in ``autolog.patching.activation``.
 """
 
@@ -232,7 +232,7 @@ def enable_name(name: str) -> None:
             if key in _hooked:
                 continue
             _hooked.add(key)
-            from autolog.patching.engine import register_post_import_hook
+            from autolog.patching.hooks import register_post_import_hook
 
             # The hook imports the integration, which (still wanted) enables and patches at once.
             register_post_import_hook(lambda _module, n=name: _load_wanted(n), module_name)
@@ -317,7 +317,7 @@ def _hook(integration: Integration, module_name: str) -> None:
         return
     _hooked.add(key)
     # Post-import hooks cannot be removed; the hook checks whether the integration is still enabled.
-    from autolog.patching.engine import register_post_import_hook
+    from autolog.patching.hooks import register_post_import_hook
 
     register_post_import_hook(lambda module, i=integration: _apply(i, module), module_name)
 
@@ -342,7 +342,7 @@ def when_imported(integration: Integration, module_name: str, fn: Callable[[Any]
         if key in _hooked:
             return
         _hooked.add(key)
-    from autolog.patching.engine import register_post_import_hook
+    from autolog.patching.hooks import register_post_import_hook
 
     register_post_import_hook(run, module_name)
 
