@@ -146,3 +146,19 @@ def test_boosting_probes_see_every_round_and_the_call_start_and_end(framework):
     assert result["points"] == 7
     assert 0 < result["ours_round_s"] + result["ours_call_s"] < result["thread_cpu"]
     assert result["probe_overhead_s"] > 0
+
+
+def test_lightning_probes_see_every_step_and_the_fit_start_and_end():
+    # Not a timing: the probes installed in a fresh child catch each step's hooks, each epoch boundary and the fit's start and end.
+    pytest.importorskip("lightning")
+    result = common.isolated("benchmarks.lightning:measure", variant="autolog", pairs=1, batches=7, epochs=2, warmup=0)
+    logged, plain = result["logged"][0], result["plain"][0]
+    assert logged["ours_steps"] == 14
+    hooks = logged["ours_hooks"]
+    assert hooks["on_train_batch_start"] == hooks["on_train_batch_end"] == 14
+    assert hooks["on_train_epoch_start"] == hooks["on_train_epoch_end"] == 2
+    assert hooks["before"] == hooks["after"] == hooks["on_train_start"] == hooks["on_fit_end"] == 1  # the patch and the run's open and end
+    assert 0 < logged["ours_step_s"] + logged["ours_fit_s"] < logged["thread_cpu"]
+    assert plain["ours_probes"] == 0  # autolog off: no callback, nothing probed
+    assert result["points"] == 28  # loss + lr at each of the 14 steps
+    assert logged["probe_overhead_s"] > 0
