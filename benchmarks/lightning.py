@@ -163,7 +163,15 @@ def measure(variant: str, pairs: int, batches: int, epochs: int = 3, warmup: int
         trainer = pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                              enable_model_summary=False, accelerator="cpu", devices=1)
         model = MLP()
-        sample = timed_job(lambda: trainer.fit(model, data), settle)
+        switches = []
+
+        def train() -> None:
+            before = _switches()
+            trainer.fit(model, data)
+            switches.append(_switches() - before)  # the training thread's context switches (GIL hand-offs among them)
+
+        sample: dict[str, Any] = timed_job(train, settle)
+        sample["switches"] = switches[0]
         if probe is not None:
             sample.update(probe.take())  # a plain fit's: none (autolog is off, no callback is added)
         return sample
@@ -172,7 +180,65 @@ def measure(variant: str, pairs: int, batches: int, epochs: int = 3, warmup: int
         enable, disable = _enable_disable(variant, folder)
         times = alternate_toggled(fit, enable, disable, variant, pairs, warmup)
         points = _points(variant)
-    return {"plain": times["plain"], "logged": times[variant], "points": points}
+    dispatch = _dispatch_cost(pl, fit, epochs * len(data)) if probe is not None else None
+    return {"plain": times["plain"], "logged": times[variant], "points": points, "dispatch": dispatch}
+
+
+def _switches() -> int:
+    """Voluntary + involuntary context switches of the calling thread so far (0 where the OS does not count them per thread)."""
+    import resource
+
+    who = getattr(resource, "RUSAGE_THREAD", None)
+    if who is None:
+        return 0
+    usage = resource.getrusage(who)
+    return usage.ru_nvcsw + usage.ru_nivcsw
+
+
+def _dispatch_cost(pl: Any, fit: Any, steps: int, calls: int = 20_000) -> dict[str, float]:
+    """Lightning's own cost of calling its hooks on one more callback (the part of adding ours the probes cannot see).
+
+    The hook calls of one fit are counted in an extra, untimed plain fit (Lightning dispatches
+    every hook whether or not a callback takes it); the extra cost of one dispatch is timed in a
+    loop, the same no-op hook dispatched with no callback and with an ``AutologCallback``
+    (the base class's empty method), the faster of three alternations each.
+    """
+    import time
+
+    from lightning.pytorch.trainer import call as hooks
+
+    from autolog.integrations import lightning as integration
+
+    counted = 0
+    original = hooks._call_callback_hooks
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal counted
+        counted += 1
+        return original(*args, **kwargs)
+
+    hooks._call_callback_hooks = counting
+    try:
+        fit()
+    finally:
+        hooks._call_callback_hooks = original
+    trainer = pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                         accelerator="cpu", devices=1)
+
+    def loop(callbacks: list) -> float:
+        trainer.callbacks = callbacks
+        start = time.thread_time()
+        for _ in range(calls):
+            original(trainer, "on_before_zero_grad", None)
+        return time.thread_time() - start
+
+    callback = integration.callback_class("lightning")()
+    bare, added = [], []
+    for _ in range(3):
+        bare.append(loop([]))
+        added.append(loop([callback]))
+    per_call = max(0.0, (min(added) - min(bare)) / calls)
+    return {"hook_calls": counted, "steps": steps, "per_call_s": per_call, "per_step_s": counted * per_call / steps}
 
 
 def _points(variant: str) -> int | None:
@@ -201,8 +267,8 @@ OURS_NOTES = [
     "queueing loss + lr as points) ÷ steps; ms/fit: everything else in the fit (the patch adding the callback, run open and",
     "params in on_train_start, the epoch boundaries, run end in on_fit_end; with log_models the weights' save); % thread CPU:",
     "ours ÷ the rest of that fit's training-thread CPU (the probes' own cost taken off it too), i.e. what autolog adds to",
-    "training. Median over the row's logged fits with their min–max. Not included: Lightning's own dispatch of its other",
-    "per-step hooks to one more callback (no-op base-class methods, called with the profiler's context) and the other",
+    "training. Median over the row's logged fits with their min–max. Not included: Lightning's own dispatch of its hooks",
+    "to one more callback (its loop, the profiler's context, the no-op base-class methods; measured apart, below) and the other",
     "threads' work (writer, environment capture, system metrics), which costs the training thread no CPU but shows in",
     "process CPU and, on 2 cores, in wall. Why both: thread CPU × plain compares fits that differ by far more than 2 % from",
     "one to the next on this shared 2-core machine (cache and frequency contention from other load); the probe times only",
@@ -254,6 +320,17 @@ def run(args: Any) -> list[Table]:
         if variant.startswith("autolog"):
             values.update(_ours(result["logged"]))
             overheads.extend(s["probe_overhead_s"] * 1e6 for s in result["logged"][:1] if s.get("probe_overhead_s"))
+            dispatch = result.get("dispatch")
+            if dispatch:
+                plain_step = median(p["thread_cpu"] for p in result["plain"]) / dispatch["steps"]
+                pair_notes.append(f"This run, {label}: Lightning's dispatch of its hooks to the added callback (not in ours): "
+                                  f"{fmt(dispatch['per_step_s'] * 1e6)} µs/step = {dispatch['hook_calls'] / dispatch['steps']:.1f} hook "
+                                  f"calls per step × {fmt(dispatch['per_call_s'] * 1e6)} µs each = "
+                                  f"{100 * dispatch['per_step_s'] / plain_step:.2f} % of a plain step's thread CPU.")
+            switches = [(s.get("switches", 0), p.get("switches", 0)) for s, p in zip(result["logged"], result["plain"])]
+            pair_notes.append(f"This run, {label}: the training thread's context switches in the fit, logged vs plain, "
+                              f"pair by pair: {', '.join(f'{a} vs {b}' for a, b in switches)} (each one a trip through the kernel "
+                              "on the training thread's clock, e.g. a GIL hand-off to autolog's writer or sampler thread).")
             pairs_x = [s["thread_cpu"] / p["thread_cpu"] for s, p in zip(result["logged"], result["plain"]) if p["thread_cpu"] > 0]
             if pairs_x:
                 pair_notes.append(f"This run: {label}'s thread CPU ÷ plain, pair by pair: {', '.join(f'×{x:.3f}' for x in pairs_x)} "
