@@ -202,20 +202,17 @@ class _ImportSeeder:
     def find_spec(self, fullname: str, path: Any, target: Any = None):
         if fullname not in self.waiting or getattr(self._busy, "on", False):
             return None
+        from autolog.patching.hooks import spec_from_other_finders
+
         self._busy.on = True
         try:
-            for finder in sys.meta_path:
-                if finder is self or not hasattr(finder, "find_spec"):
-                    continue
-                spec = finder.find_spec(fullname, path, target)
-                if spec is not None:
-                    break
-            else:
-                return None
+            spec = spec_from_other_finders(self, fullname, path, target)
         finally:
             self._busy.on = False
+        if spec is None:
+            return None
         if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = _SeedingLoader(spec.loader, self)  # type: ignore[assignment]  # a Loader by duck typing
+            spec.loader = _SeedingLoader(spec.loader, self)  # a Loader by duck typing
         return spec
 
     def imported(self, module: Any) -> None:

@@ -13,6 +13,17 @@ from collections.abc import Callable
 from typing import Any
 
 
+def spec_from_other_finders(finder: Any, fullname: str, path: Any, target: Any = None) -> Any:
+    """The spec the other finders on ``sys.meta_path`` give ``fullname``, or None (for a finder that only wraps loaders)."""
+    for other in sys.meta_path:
+        if other is finder or not hasattr(other, "find_spec"):
+            continue
+        spec = other.find_spec(fullname, path, target)
+        if spec is not None:
+            return spec
+    return None
+
+
 class _PostImportHooks:
     """Calls hooks right after a watched module's code has run (wrapt's post-import hooks, without wrapt).
 
@@ -47,18 +58,13 @@ class _PostImportHooks:
             busy = self._busy.names = set()
         busy.add(fullname)
         try:
-            for finder in sys.meta_path:
-                if finder is self or not hasattr(finder, "find_spec"):
-                    continue
-                spec = finder.find_spec(fullname, path, target)
-                if spec is not None:
-                    break
-            else:
-                return None
+            spec = spec_from_other_finders(self, fullname, path, target)
         finally:
             busy.discard(fullname)
+        if spec is None:
+            return None
         if spec.loader is not None and hasattr(spec.loader, "exec_module") and not isinstance(spec.loader, _HookedLoader):
-            spec.loader = _HookedLoader(spec.loader, self)  # type: ignore[assignment]  # a Loader by duck typing
+            spec.loader = _HookedLoader(spec.loader, self)  # a Loader by duck typing
         return spec
 
     def loaded(self, module: Any) -> None:
