@@ -72,11 +72,7 @@ def env_cached(name: str, compute: Callable[[], Any]) -> Any:
         pass
     value = compute()
     try:
-        os.makedirs(folder, exist_ok=True)
-        partial = f"{path}.{os.getpid()}.tmp"
-        with open(partial, "w", encoding="utf-8") as fh:
-            json.dump({"value": value}, fh)
-        os.replace(partial, path)  # readers see the old file or the whole new one
+        _write_whole(folder, path, json.dumps({"value": value}))
     except (OSError, TypeError, ValueError):
         pass
     return value
@@ -107,14 +103,19 @@ def path_cached(name: str, compute: Callable[[], list[tuple[str, str]]]) -> list
         pass
     value = compute()
     try:
-        os.makedirs(folder, exist_ok=True)
-        partial = f"{path}.{os.getpid()}.tmp"
-        with open(partial, "w", encoding="utf-8") as fh:
-            fh.write(stamp + "\n" + "".join(f"{a}\t{b}\n" for a, b in value))
-        os.replace(partial, path)  # readers see the old file or the whole new one
+        _write_whole(folder, path, stamp + "\n" + "".join(f"{a}\t{b}\n" for a, b in value))
     except OSError:
         pass
     return value
+
+
+def _write_whole(folder: str, path: str, text: str) -> None:
+    """Write a cache file under a temporary name, then rename it: readers see the old file or the whole new one."""
+    os.makedirs(folder, exist_ok=True)
+    partial = f"{path}.{os.getpid()}.tmp"
+    with open(partial, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(partial, path)
 
 
 def version_inside(found: str, supported: str) -> bool:
